@@ -1,0 +1,60 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let upcoming: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "rst-detective",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "rst-detective", targets: ["rst-detective"]),
+        .library(name: "RSTDetective", targets: ["RSTDetective"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CPcap",
+            pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"])]
+        ),
+        .target(
+            name: "CGzip",
+            linkerSettings: [.linkedLibrary("z")]
+        ),
+        .target(
+            name: "RSTDetective",
+            dependencies: [
+                "CPcap",
+                "CGzip",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming + [.strictMemorySafety()]
+        ),
+        .executableTarget(
+            name: "rst-detective",
+            dependencies: [
+                "RSTDetective",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "RSTDetectiveTests",
+            dependencies: ["RSTDetective"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "RSTDetectiveCLITests",
+            dependencies: ["rst-detective", "RSTDetective"],
+            swiftSettings: upcoming
+        ),
+    ]
+)

@@ -1,0 +1,163 @@
+internal import CGzip
+internal import CPcap
+import Glibc
+
+/// Sole owner of a libpcap handle reading one capture file; noncopyable, so it is closed exactly once.
+///
+/// Reads classic pcap (either byte order, micro- or nanosecond), pcapng, gzip-compressed forms of both, and
+/// standard input (`-`). Timestamps are always delivered in nanoseconds. An optional BPF filter is applied
+/// with `pcap_offline_filter`, after the record is read, so that record numbers in errors count every record
+/// of the file, filtered or not.
+@safe public struct PacketSource: ~Copyable {
+    /// The path as the user gave it; `-` is standard input.
+    public let path: String
+    /// The capture's link type (`pcap_datalink`).
+    public let linkType: LinkType
+    /// Records read so far, including those the filter rejected.
+    public private(set) var recordsRead = 0
+    /// Records the filter rejected.
+    public private(set) var recordsFiltered = 0
+
+    private let handle: OpaquePointer
+    private var program: bpf_program
+    private let hasFilter: Bool
+    private var currentData: UnsafePointer<UInt8>?
+    private var currentLength = 0
+
+    /// Opens a capture file (`pcap_fopen_offline_with_tstamp_precision`), inflating it first if it is gzip.
+    ///
+    /// - Parameters:
+    ///   - path: A file path, or `-` for standard input.
+    ///   - filter: A BPF expression in libpcap syntax (`pcap_compile`), or nil for every packet.
+    /// - Throws: `CaptureError.cannotOpen` or `.badFilter`.
+    public init(path: String, filter: String? = nil) throws(CaptureError) {
+        let stream = try unsafe Self.openStream(path: path)
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        let opened = unsafe errorBuffer.withUnsafeMutableBufferPointer { buffer in
+            unsafe pcap_fopen_offline_with_tstamp_precision(
+                stream, UInt32(PCAP_TSTAMP_PRECISION_NANO), buffer.baseAddress)
+        }
+        guard let handle = unsafe opened else {
+            unsafe fclose(stream)
+            throw .cannotOpen(path: path, reason: Self.message(errorBuffer))
+        }
+        var program = unsafe bpf_program()
+        if let filter {
+            guard unsafe pcap_compile(handle, &program, filter, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+                let reason = unsafe String(cString: pcap_geterr(handle))
+                unsafe pcap_close(handle)
+                throw .badFilter(path: path, expression: filter, reason: reason)
+            }
+        }
+        self.path = path
+        unsafe self.handle = handle
+        self.linkType = LinkType(dataLinkType: unsafe pcap_datalink(handle))
+        unsafe self.program = program
+        self.hasFilter = filter != nil
+    }
+
+    /// Checks that `expression` compiles for Ethernet (`pcap_open_dead`, `pcap_compile`), so that a typo
+    /// is reported once, before any capture is read.
+    ///
+    /// - Returns: libpcap's message when it does not compile, nil when it does.
+    public static func filterError(_ expression: String) -> String? {
+        guard let handle = unsafe pcap_open_dead(DLT_EN10MB, 262_144) else { return "cannot create a pcap handle" }
+        defer { unsafe pcap_close(handle) }
+        var program = unsafe bpf_program()
+        guard unsafe pcap_compile(handle, &program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+            return unsafe String(cString: pcap_geterr(handle))
+        }
+        unsafe pcap_freecode(&program)
+        return nil
+    }
+
+    deinit {
+        if hasFilter {
+            var program = unsafe self.program
+            unsafe pcap_freecode(&program)
+        }
+        unsafe pcap_close(handle)
+    }
+
+    /// Reads the next record that passes the filter (`pcap_next_ex`, `pcap_offline_filter`).
+    ///
+    /// - Returns: The record's metadata, or nil at the end of the file. Its bytes are available through
+    ///   `withCurrentBytes` until the next call.
+    /// - Throws: `CaptureError.readFailed` or `.mixedLinkTypes` for a damaged file; the records before it
+    ///   have been delivered.
+    public mutating func next() throws(CaptureError) -> PacketInfo? {
+        var header: UnsafeMutablePointer<pcap_pkthdr>?
+        var data: UnsafePointer<UInt8>?
+        while true {
+            let status = unsafe pcap_next_ex(handle, &header, &data)
+            if status == PCAP_ERROR_BREAK {
+                return nil
+            }
+            guard status == 1, let header = unsafe header, let data = unsafe data else {
+                throw readError()
+            }
+            recordsRead += 1
+            if hasFilter, unsafe pcap_offline_filter(&program, header, data) == 0 {
+                recordsFiltered += 1
+                continue
+            }
+            let timestamp = unsafe header.pointee.ts
+            unsafe currentData = data
+            currentLength = unsafe Int(header.pointee.caplen)
+            return PacketInfo(
+                timestampNanos: Int64(timestamp.tv_sec) &* 1_000_000_000 &+ Int64(timestamp.tv_usec),
+                capturedLength: currentLength,
+                wireLength: unsafe Int(header.pointee.len))
+        }
+    }
+
+    /// Calls `body` with the bytes of the record `next()` returned last.
+    ///
+    /// The bytes are borrowed from libpcap's buffer and are valid only during the call.
+    public func withCurrentBytes<Result>(_ body: (RawSpan) -> Result) -> Result {
+        guard let data = unsafe currentData else {
+            return body(RawSpan())
+        }
+        // SAFETY: libpcap keeps `caplen` bytes at `data` valid until the next pcap_next_ex on this handle,
+        // which cannot happen during this call.
+        let span = unsafe RawSpan(_unsafeStart: UnsafeRawPointer(data), byteCount: currentLength)
+        return body(span)
+    }
+
+    private func readError() -> CaptureError {
+        let reason = unsafe String(cString: pcap_geterr(handle))
+        let record = recordsRead + 1
+        if reason.contains("of the first interface") {
+            return .mixedLinkTypes(path: path, record: record, reason: reason)
+        }
+        return .readFailed(path: path, record: record, reason: reason)
+    }
+
+    /// Opens `path` as a stdio stream, through zlib when it starts with the gzip magic number or cannot be
+    /// peeked at (standard input, pipes), because zlib passes data that is not gzip through unchanged.
+    private static func openStream(path: String) throws(CaptureError) -> UnsafeMutablePointer<FILE> {
+        let fd = unsafe path == "-" ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw .cannotOpen(path: path, reason: unsafe String(cString: strerror(errno)))
+        }
+        var magic: (UInt8, UInt8) = (0, 0)
+        let peeked = unsafe pread(fd, &magic, 2, 0)
+        let stream: UnsafeMutablePointer<FILE>?
+        if peeked < 0 || (peeked == 2 && magic == (0x1f, 0x8b)) {
+            unsafe stream = unsafe rstd_gzip_fdopen(fd)
+        } else {
+            unsafe stream = unsafe fdopen(fd, "rb")
+        }
+        guard let stream = unsafe stream else {
+            let reason = unsafe String(cString: strerror(errno))
+            close(fd)
+            throw .cannotOpen(path: path, reason: reason)
+        }
+        return unsafe stream
+    }
+
+    private static func message(_ buffer: [CChar]) -> String {
+        let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

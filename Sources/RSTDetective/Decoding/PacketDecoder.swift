@@ -1,0 +1,180 @@
+/// What decoding one packet gave: a TCP segment, or the reason it was skipped.
+public enum DecodeResult: Sendable, Equatable {
+    case tcp(TCPSegment)
+    case skipped(SkipReason)
+}
+
+/// Decodes link, IP and TCP headers in place, reading only the fields the tracker needs.
+///
+/// Every read is preceded by a length check against the captured bytes; a header that claims more than
+/// is there is a skip reason, never an out-of-bounds read. Nothing is allocated.
+public enum PacketDecoder {
+    private static let etherTypeIPv4: UInt16 = 0x0800
+    private static let etherTypeIPv6: UInt16 = 0x86dd
+    /// 802.1Q, 802.1ad (QinQ outer tag) and the pre-standard 0x9100 outer tag.
+    private static let vlanEtherTypes: (UInt16, UInt16, UInt16) = (0x8100, 0x88a8, 0x9100)
+    /// Nested VLAN tags beyond this are treated as a malformed frame rather than walked further.
+    private static let maximumVLANTags = 8
+    /// Extension headers beyond this are treated as a malformed chain.
+    private static let maximumExtensionHeaders = 8
+
+    /// Decodes one captured packet.
+    ///
+    /// - Parameters:
+    ///   - bytes: The captured bytes, borrowed for the call.
+    ///   - info: The record's timestamp and lengths.
+    ///   - linkType: The capture's link type.
+    public static func decode(_ bytes: RawSpan, info: PacketInfo, linkType: LinkType) -> DecodeResult {
+        let count = bytes.byteCount
+        var offset: Int
+        var etherType: UInt16
+        switch linkType {
+        case .ethernet:
+            // IEEE 802.3: destination(6) source(6) EtherType(2).
+            guard count >= 14 else { return .skipped(.truncated) }
+            etherType = bytes.uncheckedUInt16(at: 12)  // SAFETY: count >= 14
+            offset = 14
+        case .linuxSLL:
+            // Linux cooked v1: packet type(2) ARPHRD(2) address length(2) address(8) protocol(2).
+            guard count >= 16 else { return .skipped(.truncated) }
+            etherType = bytes.uncheckedUInt16(at: 14)  // SAFETY: count >= 16
+            offset = 16
+        case .linuxSLL2:
+            // Linux cooked v2: protocol(2) reserved(2) ifindex(4) ARPHRD(2) type(1) length(1) address(8).
+            guard count >= 20 else { return .skipped(.truncated) }
+            etherType = bytes.uncheckedUInt16(at: 0)  // SAFETY: count >= 20
+            offset = 20
+        case .raw:
+            return decodeIP(bytes, at: 0, info: info)
+        case .null:
+            // BSD loopback: a 4-byte address family in the writer's byte order (DLT_NULL) or network order
+            // (DLT_LOOP). AF_INET is 2 everywhere; AF_INET6 is 10, 24, 28 or 30 depending on the OS.
+            guard count >= 4 else { return .skipped(.truncated) }
+            let raw = bytes.uncheckedUInt32(at: 0)  // SAFETY: count >= 4
+            let family = raw > 0xffff ? raw.byteSwapped : raw
+            switch family {
+            case 2, 10, 24, 28, 30: return decodeIP(bytes, at: 4, info: info)
+            default: return .skipped(.nonIP)
+            }
+        case .other:
+            return .skipped(.unknownLinkType)
+        }
+        var tags = 0
+        while etherType == vlanEtherTypes.0 || etherType == vlanEtherTypes.1 || etherType == vlanEtherTypes.2 {
+            // 802.1Q tag: TCI(2) then the inner EtherType(2).
+            tags += 1
+            guard tags <= maximumVLANTags else { return .skipped(.nonIP) }
+            guard count >= offset + 4 else { return .skipped(.truncated) }
+            etherType = bytes.uncheckedUInt16(at: offset + 2)  // SAFETY: count >= offset + 4
+            offset += 4
+        }
+        switch etherType {
+        case etherTypeIPv4, etherTypeIPv6: return decodeIP(bytes, at: offset, info: info)
+        default: return .skipped(.nonIP)
+        }
+    }
+
+    /// Dispatches on the IP version nibble, which every link type above agrees with its own type field.
+    private static func decodeIP(_ bytes: RawSpan, at offset: Int, info: PacketInfo) -> DecodeResult {
+        guard bytes.byteCount > offset else { return .skipped(.truncated) }
+        switch bytes.uncheckedUInt8(at: offset) >> 4 {  // SAFETY: byteCount > offset
+        case 4: return decodeIPv4(bytes, at: offset, info: info)
+        case 6: return decodeIPv6(bytes, at: offset, info: info)
+        default: return .skipped(.badIPHeader)
+        }
+    }
+
+    /// RFC 791 §3.1.
+    private static func decodeIPv4(_ bytes: RawSpan, at offset: Int, info: PacketInfo) -> DecodeResult {
+        guard bytes.byteCount >= offset + 20 else { return .skipped(.truncated) }
+        // SAFETY for the loads below: byteCount >= offset + 20.
+        let headerLength = Int(bytes.uncheckedUInt8(at: offset) & 0x0f) * 4
+        guard headerLength >= 20 else { return .skipped(.badIPHeader) }
+        var totalLength = Int(bytes.uncheckedUInt16(at: offset + 2))
+        if totalLength == 0 {
+            // TCP segmentation offload: the capturing host saw the packet before the NIC filled this in.
+            totalLength = info.wireLength - offset
+        }
+        guard totalLength >= headerLength else { return .skipped(.badIPHeader) }
+        // Flags and fragment offset: MF (0x2000) or a non-zero offset (0x1fff) makes a fragment.
+        guard bytes.uncheckedUInt16(at: offset + 6) & 0x3fff == 0 else { return .skipped(.fragment) }
+        guard bytes.uncheckedUInt8(at: offset + 9) == 6 else { return .skipped(.nonTCP) }
+        guard bytes.byteCount >= offset + headerLength else { return .skipped(.truncated) }
+        return decodeTCP(
+            bytes, at: offset + headerLength, payloadLength: totalLength - headerLength, info: info,
+            source: IPAddress(ipv4: bytes.uncheckedUInt32(at: offset + 12)),
+            destination: IPAddress(ipv4: bytes.uncheckedUInt32(at: offset + 16)), isIPv6: false)
+    }
+
+    /// RFC 8200 §3 and §4; the extension headers are skipped, the Fragment header is checked.
+    private static func decodeIPv6(_ bytes: RawSpan, at offset: Int, info: PacketInfo) -> DecodeResult {
+        guard bytes.byteCount >= offset + 40 else { return .skipped(.truncated) }
+        // SAFETY for the loads below: byteCount >= offset + 40.
+        var payloadLength = Int(bytes.uncheckedUInt16(at: offset + 4))
+        if payloadLength == 0 {
+            // A jumbogram or a segmentation-offload capture: take the length from the wire.
+            payloadLength = info.wireLength - offset - 40
+        }
+        var nextHeader = bytes.uncheckedUInt8(at: offset + 6)
+        let source = IPAddress(high: bytes.uncheckedUInt64(at: offset + 8), low: bytes.uncheckedUInt64(at: offset + 16))
+        let destination = IPAddress(
+            high: bytes.uncheckedUInt64(at: offset + 24), low: bytes.uncheckedUInt64(at: offset + 32))
+        var position = offset + 40
+        for _ in 0...maximumExtensionHeaders {
+            let headerLength: Int
+            switch nextHeader {
+            case 6:
+                return decodeTCP(
+                    bytes, at: position, payloadLength: payloadLength, info: info, source: source,
+                    destination: destination, isIPv6: true)
+            case 0, 43, 60, 135, 139, 140:
+                // Hop-by-Hop, Routing, Destination Options, Mobility, HIP, Shim6: length in 8-octet units,
+                // not counting the first 8.
+                guard bytes.byteCount >= position + 2 else { return .skipped(.truncated) }
+                headerLength = (Int(bytes.uncheckedUInt8(at: position + 1)) + 1) * 8  // SAFETY: checked above
+            case 44:
+                // Fragment header: offset (13 bits) and M flag; offset 0 with M clear is an atomic fragment.
+                guard bytes.byteCount >= position + 8 else { return .skipped(.truncated) }
+                guard bytes.uncheckedUInt16(at: position + 2) & 0xfff9 == 0 else {  // SAFETY: checked above
+                    return .skipped(.fragment)
+                }
+                headerLength = 8
+            case 51:
+                // Authentication Header: length in 4-octet units, minus 2 (RFC 4302 §2.2).
+                guard bytes.byteCount >= position + 2 else { return .skipped(.truncated) }
+                headerLength = (Int(bytes.uncheckedUInt8(at: position + 1)) + 2) * 4  // SAFETY: checked above
+            default:
+                return .skipped(.nonTCP)
+            }
+            nextHeader = bytes.uncheckedUInt8(at: position)  // SAFETY: each case checked position + 2
+            position += headerLength
+            payloadLength -= headerLength
+            guard payloadLength >= 0 else { return .skipped(.badIPHeader) }
+        }
+        return .skipped(.badIPHeader)
+    }
+
+    /// RFC 9293 §3.1.
+    private static func decodeTCP(
+        _ bytes: RawSpan, at offset: Int, payloadLength ipPayloadLength: Int, info: PacketInfo,
+        source: IPAddress, destination: IPAddress, isIPv6: Bool
+    ) -> DecodeResult {
+        guard bytes.byteCount >= offset + 20 else { return .skipped(.truncated) }
+        // SAFETY for the loads below: byteCount >= offset + 20.
+        let headerLength = Int(bytes.uncheckedUInt8(at: offset + 12) >> 4) * 4
+        guard headerLength >= 20, headerLength <= ipPayloadLength else { return .skipped(.badTCPHeader) }
+        return .tcp(
+            TCPSegment(
+                timestampNanos: info.timestampNanos,
+                source: source,
+                destination: destination,
+                sourcePort: bytes.uncheckedUInt16(at: offset),
+                destinationPort: bytes.uncheckedUInt16(at: offset + 2),
+                isIPv6: isIPv6,
+                sequenceNumber: bytes.uncheckedUInt32(at: offset + 4),
+                acknowledgmentNumber: bytes.uncheckedUInt32(at: offset + 8),
+                flags: TCPFlags(rawValue: bytes.uncheckedUInt8(at: offset + 13)),
+                window: bytes.uncheckedUInt16(at: offset + 14),
+                payloadLength: ipPayloadLength - headerLength))
+    }
+}

@@ -1,0 +1,36 @@
+/// The fields of one decoded TCP segment that the handshake tracker needs; a trivial value, copied out of
+/// the packet bytes, so nothing refers to libpcap's buffer after decoding.
+public struct TCPSegment: Sendable, Equatable {
+    public var timestampNanos: Int64
+    public var source: IPAddress
+    public var destination: IPAddress
+    public var sourcePort: UInt16
+    public var destinationPort: UInt16
+    /// Whether the segment came in an IPv6 packet (an IPv4-mapped address alone does not tell).
+    public var isIPv6: Bool
+    public var sequenceNumber: UInt32
+    public var acknowledgmentNumber: UInt32
+    public var flags: TCPFlags
+    public var window: UInt16
+    /// Payload bytes the segment carried on the wire, from the IP length fields, not from the captured
+    /// bytes, so a short snap length does not hide data.
+    public var payloadLength: Int
+
+    public init(
+        timestampNanos: Int64, source: IPAddress, destination: IPAddress, sourcePort: UInt16,
+        destinationPort: UInt16, isIPv6: Bool, sequenceNumber: UInt32, acknowledgmentNumber: UInt32,
+        flags: TCPFlags, window: UInt16, payloadLength: Int
+    ) {
+        self.timestampNanos = timestampNanos
+        self.source = source
+        self.destination = destination
+        self.sourcePort = sourcePort
+        self.destinationPort = destinationPort
+        self.isIPv6 = isIPv6
+        self.sequenceNumber = sequenceNumber
+        self.acknowledgmentNumber = acknowledgmentNumber
+        self.flags = flags
+        self.window = window
+        self.payloadLength = payloadLength
+    }
+}

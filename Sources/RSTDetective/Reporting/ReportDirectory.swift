@@ -1,0 +1,75 @@
+import Glibc
+
+/// Writes the report files of a run into one directory: incidents.csv (streamed while the run goes on),
+/// then by-source-port.csv, by-server-port.csv, by-bucket.csv and summary.csv at the end. Each is written
+/// aside and renamed into place, so a reader never sees a half-written file.
+public struct ReportDirectory {
+    public let path: String
+    /// incidents.csv, open for streaming from the start of the run.
+    public let incidents: ReportFile
+
+    /// Creates the directory if needed and opens incidents.csv with its header.
+    ///
+    /// - Throws: `ReportError.cannotWrite` when the directory or the file cannot be created.
+    public init(path: String) throws(ReportError) {
+        self.path = path
+        try Self.makeDirectory(path)
+        incidents = try ReportFile(path: Self.join(path, "incidents.csv"))
+        incidents.writeRecord(Incident.csvHeader)
+    }
+
+    /// Commits incidents.csv and writes the other reports.
+    ///
+    /// - Throws: The first `ReportError`; the files that could be written are written.
+    public func finish(_ result: AnalysisResult) throws(ReportError) {
+        var firstError: ReportError?
+        func attempt(_ body: () throws(ReportError) -> Void) {
+            do { try body() } catch { firstError = firstError ?? error }
+        }
+        attempt { () throws(ReportError) in try incidents.commit() }
+        let report = result.report
+        attempt { () throws(ReportError) in
+            try write("by-source-port.csv", header: ["client_port", "incidents", "handshakes"],
+                report.clientPorts().map { [String($0.port), String($0.incidents), String($0.handshakes)] })
+        }
+        attempt { () throws(ReportError) in
+            try write("by-server-port.csv", header: ["server_port", "incidents", "handshakes"],
+                report.serverPorts().map { [String($0.port), String($0.incidents), String($0.handshakes)] })
+        }
+        attempt { () throws(ReportError) in
+            try write("by-bucket.csv", header: ["bucket", "incidents", "handshakes"],
+                report.buckets().map { [String($0.bucket), String($0.incidents), String($0.handshakes)] })
+        }
+        attempt { () throws(ReportError) in
+            try write("summary.csv", header: ["metric", "value"], Summary.metrics(result).map { [$0.name, $0.value] })
+        }
+        if let firstError { throw firstError }
+    }
+
+    private func write(_ name: String, header: [String], _ rows: [[String]]) throws(ReportError) {
+        let file = try ReportFile(path: Self.join(path, name))
+        file.writeRecord(header)
+        for row in rows { file.writeRecord(row) }
+        try file.commit()
+    }
+
+    private static func join(_ directory: String, _ name: String) -> String {
+        directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
+    /// `mkdir -p`: creates each missing component; one that exists as a directory is fine.
+    private static func makeDirectory(_ path: String) throws(ReportError) {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for component in path.split(separator: "/") {
+            prefix += component
+            if unsafe mkdir(prefix, 0o755) != 0, errno != EEXIST {
+                throw .cannotWrite(path: path, reason: unsafe String(cString: strerror(errno)))
+            }
+            prefix += "/"
+        }
+        var status = stat()
+        guard unsafe stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
+            throw .cannotWrite(path: path, reason: "not a directory")
+        }
+    }
+}

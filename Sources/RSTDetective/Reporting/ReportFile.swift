@@ -1,0 +1,87 @@
+import Glibc
+
+/// A report being written: standard output, or a file written aside and renamed into place by `commit`,
+/// so that a reader never sees a half-written report under the final name.
+@safe public final class ReportFile {
+    /// The final path, or `-` for standard output.
+    public let path: String
+    private let temporaryPath: String?
+    private var stream: UnsafeMutablePointer<FILE>?
+    private var failure: ReportError?
+
+    /// Opens `path` (`-` is standard output) for writing.
+    ///
+    /// - Throws: `ReportError.cannotWrite` when the file cannot be created.
+    public init(path: String) throws(ReportError) {
+        self.path = path
+        if path == "-" {
+            temporaryPath = nil
+            unsafe stream = unsafe fdopen(dup(STDOUT_FILENO), "w")
+            return
+        }
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[...$0]) } ?? ""
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let aside = "\(directory).\(name).\(getpid()).tmp"
+        guard let opened = unsafe fopen(aside, "w") else {
+            throw .cannotWrite(path: path, reason: unsafe String(cString: strerror(errno)))
+        }
+        temporaryPath = aside
+        unsafe stream = opened
+    }
+
+    deinit {
+        // A report never committed (an error, or an interrupted run) is removed, not left half written.
+        if let stream = unsafe stream, let temporaryPath {
+            unsafe fclose(stream)
+            unsafe unlink(temporaryPath)
+        }
+    }
+
+    /// Appends `text`; the first failure is kept and reported by `commit`.
+    public func write(_ text: String) {
+        guard failure == nil, let stream = unsafe stream else { return }
+        var text = text
+        let written = text.withUTF8 { unsafe fwrite($0.baseAddress, 1, $0.count, stream) }
+        if written != text.utf8.count {
+            failure = .cannotWrite(path: path, reason: unsafe String(cString: strerror(errno)))
+        }
+    }
+
+    /// Writes one CSV record (RFC 4180: fields with commas, quotes or line breaks are quoted, quotes
+    /// doubled; CRLF would also be allowed, LF is what spreadsheet and Unix tools expect here).
+    public func writeRecord(_ fields: [String]) {
+        write(fields.map(Self.escape).joined(separator: ",") + "\n")
+    }
+
+    /// Flushes buffered output, e.g. after each incident on a pipe.
+    public func flush() {
+        guard let stream = unsafe stream else { return }
+        unsafe fflush(stream)
+    }
+
+    /// Finishes the report: flushes it and, for a file, renames it into place.
+    ///
+    /// - Throws: `ReportError.cannotWrite` for the first write, flush or rename failure.
+    public func commit() throws(ReportError) {
+        guard let stream = unsafe stream else { return }
+        unsafe self.stream = nil
+        if let temporaryPath {
+            if unsafe fclose(stream) != 0, failure == nil {
+                failure = .cannotWrite(path: path, reason: unsafe String(cString: strerror(errno)))
+            }
+            if failure == nil, unsafe rename(temporaryPath, path) != 0 {
+                failure = .cannotWrite(path: path, reason: unsafe String(cString: strerror(errno)))
+            }
+            if failure != nil { unsafe unlink(temporaryPath) }
+        } else if unsafe fflush(stream) != 0, failure == nil {
+            failure = .cannotWrite(path: path, reason: unsafe String(cString: strerror(errno)))
+        }
+        if let failure { throw failure }
+    }
+
+    private static func escape(_ field: String) -> String {
+        guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
+        return "\"" + field.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
+    }
+}

@@ -1,0 +1,104 @@
+/// The run's figures as `metric,value` rows (summary.csv) and as a short text for people (standard error).
+public enum Summary {
+    /// The bucket model's name, as summary.csv and the text print it.
+    public static let bucketModelName = "linux-6.15+ reuseport group: (inet_ehashfn * N) >> 32"
+
+    /// Every metric of summary.csv, in order.
+    public static func metrics(_ result: AnalysisResult) -> [(name: String, value: String)] {
+        let report = result.report
+        var rows: [(String, String)] = [
+            ("files", String(result.filesOpened + result.errors.filter(Self.isOpenError).count)),
+            ("files_failed", String(result.errors.count)),
+            ("packets", String(result.packets.packets)),
+            ("packets_filtered_out", String(result.packets.filteredOut)),
+            ("tcp_packets", String(result.packets.tcpPackets)),
+        ]
+        rows += SkipReason.allCases.map { ($0.metricName, String(result.packets.count(of: $0))) }
+        rows += [
+            ("connection_attempts", String(report.connectionAttempts)),
+            ("handshakes_completed", String(report.handshakesCompleted)),
+            ("incidents", String(report.incidents)),
+            ("incident_rate", rate(report.incidents, report.handshakesCompleted)),
+        ]
+        rows += Outcome.allCases.map { ($0.metricName, String(report.count(of: $0))) }
+        rows += result.tracker.metrics.map { ($0.name, String($0.value)) }
+        rows += [
+            ("first_packet_time", result.packets.firstPacketNanos.map(Timestamp.iso8601) ?? ""),
+            ("last_packet_time", result.packets.lastPacketNanos.map(Timestamp.iso8601) ?? ""),
+            ("first_incident_time", report.firstIncidentNanos.map(Timestamp.iso8601) ?? ""),
+            ("last_incident_time", report.lastIncidentNanos.map(Timestamp.iso8601) ?? ""),
+            ("max_delay_us", String(result.options.tracker.maximumDelayNanos / 1000)),
+            ("handshake_timeout_us", String(result.options.tracker.handshakeTimeoutNanos / 1000)),
+            ("filter", result.options.filter ?? ""),
+            ("listeners", String(report.bucketModel.listeners)),
+            ("bucket_model", bucketModelName),
+            ("hash_secret", Incident.hex(report.bucketModel.secret)),
+        ]
+        return rows
+    }
+
+    /// A few lines for a person: what was read, the outcomes, the incidents by server port and bucket.
+    public static func text(_ result: AnalysisResult) -> String {
+        let report = result.report
+        let packets = result.packets
+        var lines: [String] = []
+        let skipped = SkipReason.allCases.filter { packets.count(of: $0) > 0 }
+            .map { "\(packets.count(of: $0)) \($0.metricName.dropFirst("skipped_".count))" }
+        lines.append(
+            "read \(packets.packets) packets from \(result.filesOpened) capture(s): \(packets.tcpPackets) TCP"
+                + (skipped.isEmpty ? "" : "; skipped " + skipped.joined(separator: ", "))
+                + (packets.filteredOut > 0 ? "; \(packets.filteredOut) filtered out" : ""))
+        let outcomes = Outcome.allCases.filter { report.count(of: $0) > 0 }
+            .map { "\(report.count(of: $0)) \($0.name.replacingUnderscores)" }
+        lines.append(
+            "\(report.connectionAttempts) connection attempts, \(report.handshakesCompleted) completed handshakes"
+                + (outcomes.isEmpty ? "" : ": " + outcomes.joined(separator: ", ")))
+        var incidentLine = "incidents (SYN, SYN-ACK, ACK, then a server RST answering that ACK): \(report.incidents)"
+        if report.handshakesCompleted > 0 {
+            incidentLine += " of \(report.handshakesCompleted) handshakes (\(percent(report.incidents, report.handshakesCompleted)))"
+        }
+        if let first = report.firstIncidentNanos, let last = report.lastIncidentNanos {
+            incidentLine += ", first \(Timestamp.iso8601(nanos: first)), last \(Timestamp.iso8601(nanos: last))"
+        }
+        lines.append(incidentLine)
+        guard report.incidents > 0 else { return lines.joined(separator: "\n") + "\n" }
+        lines.append("by server port:")
+        for row in report.serverPorts() where row.incidents > 0 {
+            lines.append(
+                "  \(row.port): \(row.incidents) of \(row.handshakes) handshakes (\(percent(row.incidents, row.handshakes)))")
+        }
+        let model = report.bucketModel
+        lines.append(
+            "top buckets (\(model.listeners) listener(s), \(bucketModelName), secret \(Incident.hex(model.secret))):")
+        for row in report.buckets().filter({ $0.incidents > 0 }).sorted(by: { $0.incidents > $1.incidents }).prefix(5) {
+            lines.append(
+                "  bucket \(row.bucket): \(row.incidents) of \(row.handshakes) handshakes (\(percent(row.incidents, row.handshakes)))"
+            )
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func isOpenError(_ error: CaptureError) -> Bool {
+        switch error {
+        case .cannotOpen, .badFilter: true
+        case .readFailed, .mixedLinkTypes: false
+        }
+    }
+
+    private static func rate(_ part: Int, _ whole: Int) -> String {
+        guard whole > 0 else { return "0" }
+        let scaled = (part * 1_000_000 + whole / 2) / whole
+        let fraction = String(scaled % 1_000_000)
+        return "\(scaled / 1_000_000).\(String(repeating: "0", count: 6 - fraction.count))\(fraction)"
+    }
+
+    private static func percent(_ part: Int, _ whole: Int) -> String {
+        guard whole > 0 else { return "0%" }
+        let tenths = (part * 1000 + whole / 2) / whole
+        return "\(tenths / 10).\(tenths % 10)%"
+    }
+}
+
+extension String {
+    fileprivate var replacingUnderscores: String { String(map { $0 == "_" ? " " : $0 }) }
+}

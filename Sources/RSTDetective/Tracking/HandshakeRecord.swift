@@ -1,0 +1,29 @@
+/// One connection attempt whose outcome is settled, as the tracker hands it to its observer.
+public struct HandshakeRecord: Sendable {
+    public var client: IPAddress
+    public var clientPort: UInt16
+    public var server: IPAddress
+    public var serverPort: UInt16
+    public var isIPv6: Bool
+    public var outcome: Outcome
+    /// Whether the client's handshake ACK was seen: the attempt counts in `handshakes_completed`.
+    public var handshakeCompleted: Bool
+    public var synTimeNanos: Int64
+    /// Zero when no SYN-ACK was seen.
+    public var synAckTimeNanos: Int64
+    /// Zero when no handshake ACK was seen.
+    public var ackTimeNanos: Int64
+    /// When the outcome was settled: the RST, the server's first data, or the deadline.
+    public var settledTimeNanos: Int64
+    public var ackPayloadBytes: UInt32
+    public var clientISN: UInt32
+    public var serverISN: UInt32
+    public var synRetransmits: UInt16
+    public var synAckRetransmits: UInt16
+    public var history: History
+}
+
+/// Receives every settled attempt. Generic use keeps the call static: no existential per packet.
+public protocol HandshakeObserver {
+    mutating func record(_ handshake: HandshakeRecord)
+}

@@ -1,0 +1,150 @@
+/// Follows every TCP connection attempt from its SYN until its outcome is settled and reports each one,
+/// with the signature (SYN, SYN-ACK, ACK, then a RST from the server answering that ACK) among the outcomes.
+///
+/// Only attempts in their handshake are kept: an attempt leaves the table when the server speaks, when
+/// a RST settles it, or when its deadline passes in capture time (never the wall clock, so a replay gives
+/// the same result). Memory is therefore bounded by the handshakes open at once, never by the capture.
+public struct HandshakeTracker {
+    /// Timing and size limits of the tracker.
+    public struct Configuration: Sendable {
+        /// A RST must come less than this long after the client's handshake ACK to count; after it, an
+        /// attempt with no RST and no retransmitted SYN-ACK is completed.
+        public var maximumDelayNanos: Int64
+        /// An attempt with no SYN-ACK, or no client ACK, for this long is unanswered, or abandoned.
+        public var handshakeTimeoutNanos: Int64
+        /// The most attempts tracked at once; SYNs beyond it are counted and not tracked.
+        public var maximumFlows: Int
+
+        public init(
+            maximumDelayNanos: Int64 = 1_000_000_000, handshakeTimeoutNanos: Int64 = 60_000_000_000,
+            maximumFlows: Int = 1_000_000
+        ) {
+            self.maximumDelayNanos = maximumDelayNanos
+            self.handshakeTimeoutNanos = handshakeTimeoutNanos
+            self.maximumFlows = maximumFlows
+        }
+    }
+
+    public let configuration: Configuration
+    public private(set) var counters = TrackerCounters()
+    /// The latest timestamp seen: the tracker's clock.
+    public private(set) var clockNanos = Int64.min
+    private var table: FlowTable<HandshakeState>
+    private var sweepCursor = 0
+
+    /// - Parameters:
+    ///   - configuration: Delays and limits.
+    ///   - seed: The flow table's hash seed; random by default, because traffic can be hostile.
+    public init(configuration: Configuration = Configuration(), seed: UInt64 = .random(in: .min ... .max)) {
+        self.configuration = configuration
+        self.table = FlowTable(maximumCount: configuration.maximumFlows, seed: seed)
+    }
+
+    /// Attempts currently tracked.
+    public var openHandshakes: Int { table.count }
+
+    /// Feeds one segment, in timestamp order; settled attempts go to `observer`.
+    ///
+    /// - Complexity: O(1) amortized; allocates only when the table grows.
+    public mutating func process<Observer: HandshakeObserver>(_ segment: TCPSegment, observer: inout Observer) {
+        let now = segment.timestampNanos
+        if now > clockNanos { clockNanos = now }
+        sweep(observer: &observer)
+        var sourceIsLower = false
+        let key = FlowKey(segment, sourceIsLower: &sourceIsLower)
+        if let slot = table.find(key) {
+            let state = table[slot: slot]
+            if now < state.deadlineNanos {
+                let fromClient = sourceIsLower == state.clientIsLower
+                let transition = table[slot: slot].advance(
+                    with: segment, fromClient: fromClient, configuration: configuration, counters: &counters)
+                switch transition {
+                case .unchanged:
+                    break
+                case .settled(let outcome):
+                    settle(slot: slot, key: key, outcome: outcome, at: now, observer: &observer)
+                case .restarted:
+                    observer.record(Self.record(state, key: key, outcome: state.timeoutOutcome, at: now))
+                    table[slot: slot] = HandshakeState(
+                        syn: segment, clientIsLower: sourceIsLower,
+                        handshakeTimeoutNanos: configuration.handshakeTimeoutNanos)
+                }
+                return
+            }
+            settle(slot: slot, key: key, outcome: state.timeoutOutcome, at: state.deadlineNanos, observer: &observer)
+        }
+        let flags = segment.flags
+        if flags.contains(.syn), !flags.contains(.ack), !flags.contains(.rst) {
+            let state = HandshakeState(
+                syn: segment, clientIsLower: sourceIsLower, handshakeTimeoutNanos: configuration.handshakeTimeoutNanos)
+            if table.insert(key, state) == nil {
+                counters.untrackedSYNs += 1
+            }
+        } else if flags.contains(.rst) {
+            counters.untrackedResets += 1
+        }
+    }
+
+    /// Settles every attempt still open at the end of the input: those whose deadline passed by the
+    /// latest timestamp get their timeout outcome, the others `openAtEnd`.
+    public mutating func finish<Observer: HandshakeObserver>(observer: inout Observer) {
+        for slot in 0..<table.capacity where table.isOccupied(slot) {
+            let state = table[slot: slot]
+            let expired = clockNanos >= state.deadlineNanos
+            observer.record(
+                Self.record(
+                    state, key: table.key(at: slot), outcome: expired ? state.timeoutOutcome : .openAtEnd,
+                    at: expired ? state.deadlineNanos : clockNanos))
+        }
+        table.removeAll()
+    }
+
+    /// Looks at two slots per packet and settles those past their deadline, so that attempts nobody
+    /// speaks on again leave the table without a full scan.
+    private mutating func sweep<Observer: HandshakeObserver>(observer: inout Observer) {
+        guard table.count > 0 else { return }
+        for _ in 0..<2 {
+            let slot = sweepCursor % table.capacity
+            sweepCursor = slot + 1
+            guard table.isOccupied(slot) else { continue }
+            let state = table[slot: slot]
+            if clockNanos >= state.deadlineNanos {
+                settle(
+                    slot: slot, key: table.key(at: slot), outcome: state.timeoutOutcome, at: state.deadlineNanos,
+                    observer: &observer)
+            }
+        }
+    }
+
+    private mutating func settle<Observer: HandshakeObserver>(
+        slot: Int, key: FlowKey, outcome: Outcome, at time: Int64, observer: inout Observer
+    ) {
+        observer.record(Self.record(table[slot: slot], key: key, outcome: outcome, at: time))
+        table.remove(at: slot)
+    }
+
+    private static func record(_ state: HandshakeState, key: FlowKey, outcome: Outcome, at time: Int64)
+        -> HandshakeRecord
+    {
+        let lowerPort = UInt16(truncatingIfNeeded: key.ports >> 16)
+        let upperPort = UInt16(truncatingIfNeeded: key.ports)
+        return HandshakeRecord(
+            client: state.clientIsLower ? key.lowerAddress : key.upperAddress,
+            clientPort: state.clientIsLower ? lowerPort : upperPort,
+            server: state.clientIsLower ? key.upperAddress : key.lowerAddress,
+            serverPort: state.clientIsLower ? upperPort : lowerPort,
+            isIPv6: state.isIPv6,
+            outcome: outcome,
+            handshakeCompleted: state.phase == .established,
+            synTimeNanos: state.synTimeNanos,
+            synAckTimeNanos: state.synAckTimeNanos,
+            ackTimeNanos: state.ackTimeNanos,
+            settledTimeNanos: time,
+            ackPayloadBytes: state.ackPayloadBytes,
+            clientISN: state.clientISN,
+            serverISN: state.serverISN,
+            synRetransmits: state.synRetransmits,
+            synAckRetransmits: state.synAckRetransmits,
+            history: state.history)
+    }
+}

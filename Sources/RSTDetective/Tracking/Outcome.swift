@@ -1,0 +1,49 @@
+/// How a connection attempt ended, as far as the packets show. Every attempt gets exactly one, so each
+/// incident has a denominator.
+public enum Outcome: UInt8, CaseIterable, Sendable {
+    /// The client acknowledged the SYN-ACK and the server then sent data or a FIN, or the maximum delay
+    /// passed with neither a reset nor a SYN-ACK retransmission.
+    case completed
+    /// The signature: after the client's handshake ACK, the server answered with a RST whose sequence
+    /// number is that ACK's acknowledgement number and whose ACK flag is clear (RFC 9293 reset generation
+    /// for a segment with no connection), having sent no byte since its SYN-ACK, within the maximum delay.
+    case resetAfterHandshake
+    /// The same, but with the ACK flag set: a socket being aborted (SO_LINGER 0, or unaccepted children
+    /// reset when their listener closes). A near miss, not an incident.
+    case abortedAfterHandshake
+    /// The server answered the SYN with RST+ACK acknowledging it.
+    case refused
+    /// No SYN-ACK came within the handshake timeout.
+    case unanswered
+    /// A SYN-ACK came but the client neither acknowledged it within the handshake timeout nor completed
+    /// the handshake before resetting.
+    case abandoned
+    /// The client reset the connection after its handshake ACK, before the outcome was settled.
+    case clientReset
+    /// The server reset the connection after its SYN-ACK but before any client ACK was seen.
+    case resetBeforeAck
+    /// The client acknowledged, then the server retransmitted its SYN-ACK and sent nothing else within
+    /// the maximum delay: the ACK was dropped (a full accept queue with `tcp_abort_on_overflow=0`).
+    case ackDropped
+    /// The capture ended before the outcome could be settled.
+    case openAtEnd
+
+    /// The name of this outcome's counter in summary.csv.
+    public var metricName: String { "outcome_" + name }
+
+    /// The outcome's name in snake case, as reports print it.
+    public var name: String {
+        switch self {
+        case .completed: "completed"
+        case .resetAfterHandshake: "reset_after_handshake"
+        case .abortedAfterHandshake: "aborted_after_handshake"
+        case .refused: "refused"
+        case .unanswered: "unanswered"
+        case .abandoned: "abandoned"
+        case .clientReset: "client_reset"
+        case .resetBeforeAck: "reset_before_ack"
+        case .ackDropped: "ack_dropped"
+        case .openAtEnd: "open_at_end"
+        }
+    }
+}

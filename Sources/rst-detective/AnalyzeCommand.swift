@@ -1,0 +1,120 @@
+import ArgumentParser
+import RSTDetective
+
+/// `rst-detective analyze`: reads capture files and reports every incident.
+struct AnalyzeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "analyze",
+        abstract: "Analyse capture files (pcap, pcapng, gzip of either; - for standard input).",
+        discussion: """
+            Several captures are read as one stream in timestamp order, so a connection split across \
+            rotated files (tcpdump -C/-G) is followed. Without --report-dir or --csv, incidents.csv goes to \
+            standard output. A short summary goes to standard error.
+            """)
+
+    @Argument(help: ArgumentHelp("Capture files; - reads standard input.", valueName: "capture"))
+    var captures: [String]
+
+    @Option(
+        name: .customLong("report-dir"),
+        help: ArgumentHelp(
+            "Write incidents.csv, by-source-port.csv, by-server-port.csv, by-bucket.csv and summary.csv here.",
+            valueName: "dir"))
+    var reportDirectory: String?
+
+    @Option(help: ArgumentHelp("Write only the incidents CSV to this file; - for standard output.", valueName: "file"))
+    var csv: String?
+
+    @Option(help: ArgumentHelp("Read only packets matching this BPF expression (libpcap syntax).", valueName: "expr"))
+    var filter: String?
+
+    @Option(
+        name: .customLong("max-delay"),
+        help: ArgumentHelp("A RST counts if it comes less than this long after the handshake ACK.", valueName: "seconds"))
+    var maximumDelay: Double = 1.0
+
+    @Option(
+        name: .customLong("handshake-timeout"),
+        help: ArgumentHelp("An attempt with no SYN-ACK or no ACK for this long is unanswered or abandoned.",
+            valueName: "seconds"))
+    var handshakeTimeout: Double = 60
+
+    @Option(help: ArgumentHelp("SO_REUSEPORT listeners on the server port (buckets in by-bucket.csv).", valueName: "n"))
+    var listeners = 1
+
+    @Option(
+        name: .customLong("max-flows"),
+        help: ArgumentHelp("Handshakes tracked at once; further SYNs are counted, not tracked.", valueName: "n"))
+    var maximumFlows = 1_000_000
+
+    @Flag(name: .shortAndLong, help: "Do not print the summary on standard error.")
+    var quiet = false
+
+    @Flag(name: .short, help: "More diagnostics on standard error (-v debug, -vv trace).")
+    var verbose: Int
+
+    func validate() throws {
+        guard !captures.isEmpty else { throw ValidationError("give at least one capture file, or - for standard input") }
+        guard captures.filter({ $0 == "-" }).count <= 1 else { throw ValidationError("standard input (-) can be read once") }
+        guard (1...65536).contains(listeners) else { throw ValidationError("--listeners must be 1 to 65536") }
+        guard maximumDelay > 0, maximumDelay <= 3600 else { throw ValidationError("--max-delay must be above 0 and at most 3600") }
+        guard handshakeTimeout > 0, handshakeTimeout <= 86400 else {
+            throw ValidationError("--handshake-timeout must be above 0 and at most 86400")
+        }
+        guard maximumFlows > 0, maximumFlows <= 100_000_000 else { throw ValidationError("--max-flows must be 1 to 100000000") }
+        if let filter, let message = PacketSource.filterError(filter) {
+            throw ValidationError("bad filter '\(filter)': \(message)")
+        }
+    }
+
+    func run() throws {
+        let logger = LoggingSetup.logger(verbosity: verbose)
+        let directory: ReportDirectory?
+        let csvFile: ReportFile?
+        do {
+            directory = try reportDirectory.map { path throws(ReportError) in try ReportDirectory(path: path) }
+            csvFile = try (csv ?? (reportDirectory == nil ? "-" : nil)).map { path throws(ReportError) in
+                try ReportFile(path: path)
+            }
+        } catch {
+            StandardError.report(error.description)
+            throw ExitStatus.outputError
+        }
+        csvFile?.writeRecord(Incident.csvHeader)
+        let streams = [directory?.incidents, csvFile].compactMap { $0 }
+        let options = AnalysisOptions(
+            tracker: HandshakeTracker.Configuration(
+                maximumDelayNanos: Int64(maximumDelay * 1e9), handshakeTimeoutNanos: Int64(handshakeTimeout * 1e9),
+                maximumFlows: maximumFlows),
+            filter: filter,
+            bucketModel: ReusePortBucket(listeners: listeners))
+        let result = Analyzer.run(paths: captures, options: options, logger: logger) { incident in
+            for stream in streams {
+                stream.writeRecord(incident.csvFields)
+                // On standard output, each incident is visible at once to a reader of the pipe.
+                if stream.path == "-" { stream.flush() }
+            }
+        }
+        for error in result.errors {
+            StandardError.report(error.description)
+        }
+        var outputFailed = false
+        do {
+            try directory?.finish(result)
+        } catch {
+            StandardError.report(error.description)
+            outputFailed = true
+        }
+        do {
+            try csvFile?.commit()
+        } catch {
+            StandardError.report(error.description)
+            outputFailed = true
+        }
+        if !quiet {
+            StandardError.write(Summary.text(result))
+        }
+        if outputFailed { throw ExitStatus.outputError }
+        if !result.errors.isEmpty { throw ExitStatus.inputError }
+    }
+}
