@@ -79,8 +79,8 @@ public enum Analyzer {
         var counts = PacketCounts()
         while let input = earliest(inputs), let info = input.head {
             counts.packets += 1
-            if counts.firstPacketNanos == nil { counts.firstPacketNanos = info.timestampNanos }
-            counts.lastPacketNanos = info.timestampNanos
+            counts.firstPacketNanos = min(counts.firstPacketNanos ?? .max, info.timestampNanos)
+            counts.lastPacketNanos = max(counts.lastPacketNanos ?? .min, info.timestampNanos)
             let linkType = input.source.linkType
             let decoded = input.source.withCurrentBytes { PacketDecoder.decode($0, info: info, linkType: linkType) }
             switch decoded {
@@ -92,7 +92,7 @@ public enum Analyzer {
             }
             input.advance()
         }
-        tracker.finish(observer: &report)
+        tracker.finish(at: counts.lastPacketNanos, observer: &report)
         for input in inputs {
             counts.filteredOut += input.source.recordsFiltered
             if let error = input.error { errors.append(error) }

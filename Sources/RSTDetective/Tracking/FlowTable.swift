@@ -1,8 +1,9 @@
 /// An open-addressing hash table from `FlowKey` to a value, with linear probing and backward-shift
 /// deletion, so that a lookup costs a few cache lines and nothing is allocated per packet.
 ///
-/// It starts small and doubles when three quarters full, up to the capacity that `maximumCount` needs, so
-/// memory follows the number of open handshakes, not the size of the capture. Probe sequences are capped:
+/// It starts small and doubles when half full, up to the capacity that `maximumCount` needs at that load,
+/// so memory follows the number of open handshakes, not the size of the capture. Linear probing stays
+/// short at half load with a seeded hash; probe sequences are still capped so that no lookup can run away:
 /// an insert that would probe further, or that finds the table at `maximumCount`, is refused and the
 /// caller counts it.
 struct FlowTable<Value> {
@@ -21,7 +22,7 @@ struct FlowTable<Value> {
     private(set) var count = 0
 
     /// No entry is ever further than this from its home slot.
-    private static var maximumProbe: Int { 64 }
+    private static var maximumProbe: Int { 1024 }
 
     /// - Parameters:
     ///   - maximumCount: The most entries held at once.
@@ -31,7 +32,7 @@ struct FlowTable<Value> {
         self.maximumCount = maximumCount
         self.seed = seed
         var capacity = 1024
-        while capacity * 3 / 4 < maximumCount { capacity *= 2 }
+        while capacity / 2 < maximumCount { capacity *= 2 }
         self.maximumCapacity = capacity
         let initial = min(capacity, 4096)
         self.slots = Array(repeating: nil, count: initial)
@@ -54,7 +55,7 @@ struct FlowTable<Value> {
     /// - Returns: The slot used, or nil when the table is full or the probe sequence too long.
     mutating func insert(_ key: FlowKey, _ value: Value) -> Int? {
         guard count < maximumCount else { return nil }
-        if count + 1 > slots.count * 3 / 4, slots.count < maximumCapacity {
+        if isAtGrowthThreshold {
             grow()
         }
         var index = Int(truncatingIfNeeded: key.hash(seed: seed)) & mask
@@ -94,6 +95,9 @@ struct FlowTable<Value> {
             next = (next + 1) & mask
         }
     }
+
+    /// Whether the next insert doubles the table.
+    var isAtGrowthThreshold: Bool { count + 1 > slots.count / 2 && slots.count < maximumCapacity }
 
     /// The key in an occupied slot.
     func key(at index: Int) -> FlowKey { slots[index]!.key }

@@ -43,13 +43,16 @@ public struct HandshakeTracker {
     /// Attempts currently tracked.
     public var openHandshakes: Int { table.count }
 
+    /// Slots allocated in the flow table.
+    var tableCapacity: Int { table.capacity }
+
     /// Feeds one segment, in timestamp order; settled attempts go to `observer`.
     ///
     /// - Complexity: O(1) amortized; allocates only when the table grows.
     public mutating func process<Observer: HandshakeObserver>(_ segment: TCPSegment, observer: inout Observer) {
         let now = segment.timestampNanos
         if now > clockNanos { clockNanos = now }
-        sweep(observer: &observer)
+        sweep(slots: 4, observer: &observer)
         var sourceIsLower = false
         let key = FlowKey(segment, sourceIsLower: &sourceIsLower)
         if let slot = table.find(key) {
@@ -77,6 +80,10 @@ public struct HandshakeTracker {
         if flags.contains(.syn), !flags.contains(.ack), !flags.contains(.rst) {
             let state = HandshakeState(
                 syn: segment, clientIsLower: sourceIsLower, handshakeTimeoutNanos: configuration.handshakeTimeoutNanos)
+            if table.isAtGrowthThreshold {
+                // Reclaim expired attempts first, so the table grows only for handshakes really open.
+                sweep(slots: table.capacity, observer: &observer)
+            }
             if table.insert(key, state) == nil {
                 counters.untrackedSYNs += 1
             }
@@ -87,7 +94,11 @@ public struct HandshakeTracker {
 
     /// Settles every attempt still open at the end of the input: those whose deadline passed by the
     /// latest timestamp get their timeout outcome, the others `openAtEnd`.
-    public mutating func finish<Observer: HandshakeObserver>(observer: inout Observer) {
+    ///
+    /// - Parameter endNanos: The timestamp of the input's last packet of any kind, when it is later than the
+    ///   last TCP segment's.
+    public mutating func finish<Observer: HandshakeObserver>(at endNanos: Int64? = nil, observer: inout Observer) {
+        if let endNanos, endNanos > clockNanos { clockNanos = endNanos }
         for slot in 0..<table.capacity where table.isOccupied(slot) {
             let state = table[slot: slot]
             let expired = clockNanos >= state.deadlineNanos
@@ -99,11 +110,12 @@ public struct HandshakeTracker {
         table.removeAll()
     }
 
-    /// Looks at two slots per packet and settles those past their deadline, so that attempts nobody
-    /// speaks on again leave the table without a full scan.
-    private mutating func sweep<Observer: HandshakeObserver>(observer: inout Observer) {
+    /// Looks at the next `count` slots and settles the attempts past their deadline. Four slots per packet
+    /// visit the whole table in a quarter of its capacity in packets, while each packet adds at most one
+    /// attempt, so expired attempts alone can never fill the table to its growth threshold.
+    private mutating func sweep<Observer: HandshakeObserver>(slots count: Int, observer: inout Observer) {
         guard table.count > 0 else { return }
-        for _ in 0..<2 {
+        for _ in 0..<count {
             let slot = sweepCursor % table.capacity
             sweepCursor = slot + 1
             guard table.isOccupied(slot) else { continue }
