@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+@testable import RSTDetective
+
+/// One capture (or set of rotated captures) in Tests/Captures with its expected results.
+struct GoldenCase: Sendable, CustomTestStringConvertible {
+    let name: String
+    let inputs: [String]
+    var testDescription: String { name }
+
+    /// Every `NAME.expected.csv`, paired with `NAME.pcap`, `NAME.pcapng` or `NAME.pcap.gz`, or else with the
+    /// rotated parts `NAME-*.pcap`, which are analysed together.
+    static func all() -> [GoldenCase] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: Fixtures.capturesDirectory.path)) ?? []
+        return names.filter { $0.hasSuffix(".expected.csv") }.sorted().map { file in
+            let name = String(file.dropLast(".expected.csv".count))
+            let single = ["\(name).pcap", "\(name).pcapng", "\(name).pcap.gz"].filter(names.contains)
+            let parts = names.filter { $0.hasPrefix("\(name)-") && $0.hasSuffix(".pcap") }.sorted()
+            return GoldenCase(name: name, inputs: (single.isEmpty ? parts : single).map(Fixtures.path))
+        }
+    }
+}
+
+@Suite struct GoldenCaptureTests {
+    @Test func everyCaptureHasExpectations() throws {
+        let cases = GoldenCase.all()
+        #expect(cases.count >= 30)
+        for golden in cases {
+            #expect(!golden.inputs.isEmpty, "no capture for \(golden.name).expected.csv")
+        }
+    }
+
+    /// The incidents must be exactly the expected 4-tuples: none missing, none extra, none twice.
+    @Test(arguments: GoldenCase.all())
+    func incidentsMatchExpectation(_ golden: GoldenCase) throws {
+        let expected = try Fixtures.readCSV(Fixtures.path("\(golden.name).expected.csv")).map(Fixtures.tuple).sorted()
+        let (_, incidents) = Fixtures.analyze(golden.inputs)
+        #expect(incidents.map(Fixtures.tuple).sorted() == expected)
+    }
+
+    /// Each metric listed in `NAME.expected-summary.csv` must equal the tool's value.
+    @Test(arguments: GoldenCase.all())
+    func summaryMatchesExpectation(_ golden: GoldenCase) throws {
+        let path = Fixtures.path("\(golden.name).expected-summary.csv")
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let expected = try Fixtures.readCSV(path)
+        let (result, _) = Fixtures.analyze(golden.inputs)
+        let actual = Dictionary(uniqueKeysWithValues: Summary.metrics(result).map { ($0.name, $0.value) })
+        for row in expected {
+            let metric = try #require(row["metric"])
+            #expect(actual[metric] == row["value"], "\(golden.name): \(metric)")
+        }
+    }
+
+    /// For captures made by the kernel, every expected incident is a connection the client itself saw reset
+    /// right after connect() succeeded.
+    @Test(arguments: GoldenCase.all())
+    func expectedIncidentsAreResetsTheClientSaw(_ golden: GoldenCase) throws {
+        let clientLog = Fixtures.path("\(golden.name).client.csv")
+        guard FileManager.default.fileExists(atPath: clientLog) else { return }
+        let resets = Set(try Fixtures.readCSV(clientLog).filter { $0["result"] == "reset_after_connect" }.map(Fixtures.tuple))
+        for row in try Fixtures.readCSV(Fixtures.path("\(golden.name).expected.csv")) {
+            #expect(resets.contains(Fixtures.tuple(row)), "\(golden.name): \(Fixtures.tuple(row))")
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import Testing
+@testable import RSTDetective
+
+@Suite struct PacketDecoderTests {
+    typealias B = PacketBuilder
+
+    @Test func decodesEthernetIPv4TCPFields() throws {
+        let packet = B.ethernet(B.ipv4(B.tcp(sequence: 7, ack: 9, flags: 0x12, options: [2, 4, 5, 0xb4], payload: 5)))
+        let segment = try #require(B.decode(packet).segment)
+        #expect(segment.source.description == "10.1.0.1")
+        #expect(segment.destination.description == "10.1.0.2")
+        #expect(segment.sourcePort == 40000)
+        #expect(segment.destinationPort == 8080)
+        #expect(segment.sequenceNumber == 7)
+        #expect(segment.acknowledgmentNumber == 9)
+        #expect(segment.flags == [.syn, .ack])
+        #expect(segment.payloadLength == 5)
+        #expect(!segment.isIPv6)
+    }
+
+    /// The payload length comes from the IP header, so a snap length that cuts the payload hides nothing.
+    @Test func payloadLengthComesFromTheIPHeaderNotTheSnapLength() throws {
+        let packet = B.ethernet(B.ipv4(B.tcp(flags: 0x18, payload: 1000)))
+        let segment = try #require(B.decode(packet, capturedLength: 14 + 20 + 20).segment)
+        #expect(segment.payloadLength == 1000)
+    }
+
+    /// Every prefix of a valid packet shorter than its headers is `truncated`, never a crash or a misread.
+    @Test func everyShortPrefixIsTruncated() {
+        let packet = B.ethernet(B.ipv4(B.tcp(options: [1, 1, 1, 1])))
+        for length in 0..<(14 + 20 + 20) {
+            #expect(B.decode(packet, capturedLength: length) == .skipped(.truncated), "length \(length)")
+        }
+        #expect(B.decode(packet, capturedLength: 14 + 20 + 20).segment != nil)
+    }
+
+    @Test func walksVLANAndQinQTags() throws {
+        let inner = B.ipv4(B.tcp())
+        #expect(B.decode(B.ethernet(inner, tags: [0x8100])).segment != nil)
+        #expect(B.decode(B.ethernet(inner, tags: [0x88a8, 0x8100])).segment != nil)
+        #expect(B.decode(B.ethernet(inner, tags: Array(repeating: 0x8100, count: 9))) == .skipped(.nonIP))
+    }
+
+    @Test func readsIPv4WithOptions() throws {
+        let packet = B.ethernet(B.ipv4(B.tcp(payload: 3), options: [0x94, 4, 0, 0, 1, 1, 1, 0]))
+        #expect(try #require(B.decode(packet).segment).payloadLength == 3)
+    }
+
+    @Test func skipsIPv6ExtensionHeadersAndRejectsFragments() throws {
+        let hopByHop: [UInt8] = [60, 0, 1, 4, 0, 0, 0, 0]
+        let destination: [UInt8] = [44, 0, 1, 4, 0, 0, 0, 0]
+        let atomicFragment: [UInt8] = [6, 0, 0, 0, 0, 0, 0, 1]
+        let packet = B.ipv6(B.tcp(payload: 2), nextHeader: 0, extensionHeaders: hopByHop + destination + atomicFragment)
+        let segment = try #require(B.decode(B.ethernet(packet, etherType: 0x86dd)).segment)
+        #expect(segment.isIPv6)
+        #expect(segment.payloadLength == 2)
+        #expect(segment.source.description == "2001:db8::1")
+        let realFragment: [UInt8] = [6, 0, 0, 1, 0, 0, 0, 1]
+        let fragmented = B.ipv6(B.tcp(), nextHeader: 44, extensionHeaders: realFragment)
+        #expect(B.decode(B.ethernet(fragmented, etherType: 0x86dd)) == .skipped(.fragment))
+        #expect(B.decode(B.ipv6([], nextHeader: 59), linkType: .raw) == .skipped(.nonTCP))
+    }
+
+    @Test func countsEachBadHeaderUnderItsReason() {
+        #expect(B.decode(B.ethernet(B.ipv4(B.tcp(), fragment: 0x2000))) == .skipped(.fragment))
+        #expect(B.decode(B.ethernet(B.ipv4(B.tcp(), fragment: 0x0010))) == .skipped(.fragment))
+        #expect(B.decode(B.ethernet(B.ipv4([0, 53, 0, 53, 0, 8, 0, 0], protocol: 17))) == .skipped(.nonTCP))
+        #expect(B.decode(B.ethernet(B.ipv4(B.tcp(), totalLength: 12))) == .skipped(.badIPHeader))
+        var badVersion = B.ipv4(B.tcp())
+        badVersion[0] = 0x75
+        #expect(B.decode(badVersion, linkType: .raw) == .skipped(.badIPHeader))
+        var shortHeader = B.ipv4(B.tcp())
+        shortHeader[0] = 0x43
+        #expect(B.decode(shortHeader, linkType: .raw) == .skipped(.badIPHeader))
+        var badOffset = B.tcp()
+        badOffset[12] = 0x30
+        #expect(B.decode(B.ipv4(badOffset), linkType: .raw) == .skipped(.badTCPHeader))
+        var pastPayload = B.tcp()
+        pastPayload[12] = 0xf0
+        #expect(B.decode(B.ipv4(pastPayload), linkType: .raw) == .skipped(.badTCPHeader))
+        #expect(B.decode(B.ethernet([0, 1, 8, 0], etherType: 0x0806)) == .skipped(.nonIP))
+        #expect(B.decode(B.ipv4(B.tcp()), linkType: .other(147)) == .skipped(.unknownLinkType))
+    }
+
+    /// Segmentation offload: the sending host captures total length 0; the wire length is used instead.
+    @Test func usesWireLengthWhenIPv4TotalLengthIsZero() throws {
+        let packet = B.ethernet(B.ipv4(B.tcp(payload: 100), totalLength: 0))
+        #expect(try #require(B.decode(packet).segment).payloadLength == 100)
+    }
+
+    @Test func decodesCookedAndLoopbackHeaders() throws {
+        let ip = B.ipv4(B.tcp())
+        let sll: [UInt8] = [0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 8, 0]
+        #expect(B.decode(sll + ip, linkType: .linuxSLL).segment != nil)
+        let sll2: [UInt8] = [8, 0, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0]
+        #expect(B.decode(sll2 + ip, linkType: .linuxSLL2).segment != nil)
+        #expect(B.decode([2, 0, 0, 0] + ip, linkType: .null).segment != nil)
+        #expect(B.decode([0, 0, 0, 2] + ip, linkType: .null).segment != nil)
+        #expect(B.decode([0, 0, 0, 30] + B.ipv6(B.tcp()), linkType: .null).segment != nil)
+        #expect(B.decode([0, 0, 0, 7] + ip, linkType: .null) == .skipped(.nonIP))
+    }
+}

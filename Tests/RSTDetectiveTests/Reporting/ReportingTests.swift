@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+@testable import RSTDetective
+
+@Suite struct ReportingTests {
+    @Test func timestampsAreISO8601WithMicroseconds() {
+        #expect(Timestamp.iso8601(nanos: 0) == "1970-01-01T00:00:00.000000Z")
+        #expect(Timestamp.iso8601(nanos: 1_700_000_000_123_456_789) == "2023-11-14T22:13:20.123456Z")
+        #expect(Timestamp.iso8601(nanos: -1_000) == "1969-12-31T23:59:59.999999Z")
+    }
+
+    @Test func addressesPrintInRFC5952Form() throws {
+        #expect(try #require(IPAddress("2001:0db8:0000:0000:0000:0000:0000:0001")).description == "2001:db8::1")
+        #expect(try #require(IPAddress("2001:db8:0:1:1:1:1:1")).description == "2001:db8:0:1:1:1:1:1")
+        #expect(try #require(IPAddress("2001:DB8::0:1")).description == "2001:db8::1")
+        #expect(try #require(IPAddress("10.0.0.1")).description == "10.0.0.1")
+        #expect(IPAddress("10.0.0.256") == nil)
+    }
+
+    @Test func historyRecordsEachLetterOncePerDirection() {
+        var history = History()
+        history.record(.syn, hasPayload: false, fromClient: true)
+        history.record(.syn, hasPayload: false, fromClient: true)
+        history.record([.syn, .ack], hasPayload: false, fromClient: false)
+        history.record(.ack, hasPayload: false, fromClient: true)
+        history.record([.ack, .psh], hasPayload: true, fromClient: true)
+        history.record(.ack, hasPayload: false, fromClient: false)
+        history.record(.rst, hasPayload: false, fromClient: false)
+        #expect(history.description == "ShADar")
+    }
+
+    @Test func csvFieldsAreQuotedPerRFC4180AndFilesAppearOnlyOnCommit() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rstd-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("out.csv").path
+        let file = try ReportFile(path: path)
+        file.writeRecord(["plain", "with,comma", "with \"quote\"", "line\nbreak"])
+        #expect(!FileManager.default.fileExists(atPath: path))
+        try file.commit()
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text == "plain,\"with,comma\",\"with \"\"quote\"\"\",\"line\nbreak\"\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["out.csv"])
+    }
+
+    @Test func anUncommittedReportLeavesNothingBehind() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rstd-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        do {
+            let file = try ReportFile(path: directory.appendingPathComponent("out.csv").path)
+            file.write("half")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+    }
+
+    @Test func summaryListsEveryOutcomeAndSkipReason() {
+        let (result, _) = Fixtures.analyze([Fixtures.path("crafted-skips.pcap")])
+        let names = Summary.metrics(result).map(\.name)
+        for required in ["packets", "tcp_packets", "handshakes_completed", "incidents"] {
+            #expect(names.contains(required))
+        }
+        for outcome in Outcome.allCases { #expect(names.contains(outcome.metricName)) }
+        for reason in SkipReason.allCases { #expect(names.contains(reason.metricName)) }
+        #expect(Set(names).count == names.count)
+    }
+}

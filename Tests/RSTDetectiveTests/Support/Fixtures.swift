@@ -1,0 +1,46 @@
+import Foundation
+import Logging
+@testable import RSTDetective
+
+/// Locates the committed captures and runs the analyzer on them.
+enum Fixtures {
+    /// `Tests/Captures`, found from this file's path because SwiftPM resources must sit inside a target.
+    static let capturesDirectory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Captures")
+
+    static func path(_ name: String) -> String {
+        capturesDirectory.appendingPathComponent(name).path
+    }
+
+    /// Runs the analyzer with default options and collects the incidents.
+    static func analyze(_ paths: [String], options: AnalysisOptions = AnalysisOptions()) -> (
+        result: AnalysisResult, incidents: [Incident]
+    ) {
+        var incidents: [Incident] = []
+        let result = Analyzer.run(paths: paths, options: options, logger: Logger(label: "test")) { incidents.append($0) }
+        return (result, incidents)
+    }
+
+    /// Reads a CSV file with a header row into dictionaries (the fixtures have no quoted fields).
+    static func readCSV(_ path: String) throws -> [[String: String]] {
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
+        guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map(String.init) else {
+            return []
+        }
+        return lines.dropFirst().map { line in
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            return Dictionary(uniqueKeysWithValues: zip(header, fields))
+        }
+    }
+
+    /// `client_ip,client_port,server_ip,server_port` of an incident.
+    static func tuple(_ incident: Incident) -> String {
+        let record = incident.handshake
+        return "\(record.client),\(record.clientPort),\(record.server),\(record.serverPort)"
+    }
+
+    static func tuple(_ row: [String: String]) -> String {
+        "\(row["client_ip"] ?? ""),\(row["client_port"] ?? ""),\(row["server_ip"] ?? ""),\(row["server_port"] ?? "")"
+    }
+}

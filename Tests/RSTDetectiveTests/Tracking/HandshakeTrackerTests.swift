@@ -1,0 +1,193 @@
+import Testing
+@testable import RSTDetective
+
+/// Collects settled attempts.
+struct Collector: HandshakeObserver {
+    var records: [HandshakeRecord] = []
+    mutating func record(_ handshake: HandshakeRecord) { records.append(handshake) }
+    var outcomes: [Outcome] { records.map(\.outcome) }
+}
+
+/// Drives the tracker with segments of one connection, 10.1.0.1:40000 -> 10.1.0.2:8080, times in µs.
+struct Conversation {
+    var tracker = HandshakeTracker(configuration: .init(maximumDelayNanos: 1_000_000_000), seed: 42)
+    var collector = Collector()
+    var clientPort: UInt16 = 40000
+    let client = IPAddress(ipv4: 0x0a01_0001)
+    let server = IPAddress(ipv4: 0x0a01_0002)
+
+    mutating func client(_ micros: Int64, _ flags: TCPFlags, seq: UInt32, ack: UInt32 = 0, payload: Int = 0) {
+        tracker.process(
+            TCPSegment(
+                timestampNanos: micros * 1000, source: client, destination: server, sourcePort: clientPort,
+                destinationPort: 8080, isIPv6: false, sequenceNumber: seq, acknowledgmentNumber: ack, flags: flags,
+                window: 100, payloadLength: payload), observer: &collector)
+    }
+
+    mutating func server(_ micros: Int64, _ flags: TCPFlags, seq: UInt32, ack: UInt32 = 0, payload: Int = 0) {
+        tracker.process(
+            TCPSegment(
+                timestampNanos: micros * 1000, source: server, destination: client, sourcePort: 8080,
+                destinationPort: clientPort, isIPv6: false, sequenceNumber: seq, acknowledgmentNumber: ack, flags: flags,
+                window: 0, payloadLength: payload), observer: &collector)
+    }
+
+    /// SYN (ISN 100) at 0, SYN-ACK (ISN 5000) at 100 µs, ACK at 200 µs.
+    mutating func handshake(payload: Int = 0) {
+        client(0, .syn, seq: 100)
+        server(100, [.syn, .ack], seq: 5000, ack: 101)
+        client(200, .ack, seq: 101, ack: 5001, payload: payload)
+    }
+
+    mutating func finish() -> [Outcome] {
+        tracker.finish(observer: &collector)
+        return collector.outcomes
+    }
+}
+
+@Suite struct HandshakeTrackerTests {
+    @Test func theSignatureIsAnIncident() throws {
+        var conversation = Conversation()
+        conversation.handshake(payload: 40)
+        conversation.server(250, .ack, seq: 5001, ack: 141)
+        conversation.server(300, .rst, seq: 5001)
+        let record = try #require(conversation.collector.records.first)
+        #expect(conversation.finish() == [.resetAfterHandshake])
+        #expect(record.ackPayloadBytes == 40)
+        #expect(record.settledTimeNanos - record.ackTimeNanos == 100_000)
+        #expect(record.history.description == "ShDar")
+        #expect(record.handshakeCompleted)
+    }
+
+    @Test func aResetWithTheAckFlagIsAnAbort() {
+        var conversation = Conversation()
+        conversation.handshake()
+        conversation.server(300, [.rst, .ack], seq: 5001, ack: 101)
+        #expect(conversation.finish() == [.abortedAfterHandshake])
+    }
+
+    @Test func aResetWithAnotherSequenceNumberIsIgnored() {
+        var conversation = Conversation()
+        conversation.handshake()
+        conversation.server(300, .rst, seq: 9999)
+        conversation.server(400, [.ack, .psh], seq: 5001, ack: 101, payload: 10)
+        #expect(conversation.finish() == [.completed])
+        #expect(conversation.tracker.counters.ignoredResets == 1)
+    }
+
+    @Test func aResetAfterServerDataIsNotAnIncident() {
+        var conversation = Conversation()
+        conversation.handshake()
+        conversation.server(300, .ack, seq: 5001, ack: 101, payload: 10)
+        conversation.server(400, .rst, seq: 5011)
+        #expect(conversation.finish() == [.completed])
+        #expect(conversation.tracker.counters.untrackedResets == 1)
+    }
+
+    /// A RST exactly at the maximum delay is late: the attempt completed when the delay ran out.
+    @Test func aResetAtTheMaximumDelayIsLate() {
+        var conversation = Conversation()
+        conversation.handshake()
+        conversation.server(200 + 1_000_000, .rst, seq: 5001)
+        #expect(conversation.finish() == [.completed])
+        var early = Conversation()
+        early.handshake()
+        early.server(200 + 999_999, .rst, seq: 5001)
+        #expect(early.finish() == [.resetAfterHandshake])
+    }
+
+    @Test func refusedUnansweredAndAbandoned() {
+        var refused = Conversation()
+        refused.client(0, .syn, seq: 100)
+        refused.server(10, [.rst, .ack], seq: 0, ack: 999)
+        refused.server(20, [.rst, .ack], seq: 0, ack: 101)
+        #expect(refused.finish() == [.refused])
+
+        var unanswered = Conversation()
+        unanswered.client(0, .syn, seq: 100)
+        unanswered.client(1_000_000, .syn, seq: 100)
+        #expect(unanswered.tracker.counters.synRetransmits == 1)
+        unanswered.clientPort = 40001
+        unanswered.client(61_000_000, .syn, seq: 7)
+        #expect(Set(unanswered.finish()) == [.unanswered, .openAtEnd])
+
+        var abandoned = Conversation()
+        abandoned.client(0, .syn, seq: 100)
+        abandoned.server(100, [.syn, .ack], seq: 5000, ack: 101)
+        abandoned.client(200, .rst, seq: 101)
+        #expect(abandoned.finish() == [.abandoned])
+    }
+
+    @Test func clientResetResetBeforeAckAndAckDropped() {
+        var clientReset = Conversation()
+        clientReset.handshake()
+        clientReset.client(300, .rst, seq: 101)
+        #expect(clientReset.finish() == [.clientReset])
+
+        var beforeAck = Conversation()
+        beforeAck.client(0, .syn, seq: 100)
+        beforeAck.server(100, [.syn, .ack], seq: 5000, ack: 101)
+        beforeAck.server(200, .rst, seq: 5001)
+        #expect(beforeAck.finish() == [.resetBeforeAck])
+
+        var dropped = Conversation()
+        dropped.handshake()
+        dropped.server(500_000, [.syn, .ack], seq: 5000, ack: 101)
+        dropped.tracker.finish(at: 2_000_000_000, observer: &dropped.collector)
+        #expect(dropped.collector.outcomes == [.ackDropped])
+        #expect(dropped.tracker.counters.synAckRetransmits == 1)
+    }
+
+    /// A new SYN with a new ISN on the same 4-tuple settles the old attempt; a late RST in the old sequence
+    /// space does not touch the new one.
+    @Test func aNewISNStartsANewAttempt() {
+        var conversation = Conversation()
+        conversation.handshake()
+        conversation.client(300, .syn, seq: 90_000)
+        conversation.server(400, [.syn, .ack], seq: 70_000, ack: 90_001)
+        conversation.client(500, .ack, seq: 90_001, ack: 70_001)
+        conversation.server(600, .rst, seq: 5001)
+        conversation.server(700, .rst, seq: 70_001)
+        #expect(conversation.finish() == [.completed, .resetAfterHandshake])
+    }
+
+    @Test func sequenceNumbersWrap() {
+        var conversation = Conversation()
+        conversation.client(0, .syn, seq: .max)
+        conversation.server(100, [.syn, .ack], seq: .max, ack: 0)
+        conversation.client(200, .ack, seq: 0, ack: 0)
+        conversation.server(300, .rst, seq: 0)
+        #expect(conversation.finish() == [.resetAfterHandshake])
+    }
+
+    @Test func aFullTableCountsSYNsItCannotTrack() {
+        var tracker = HandshakeTracker(configuration: .init(maximumFlows: 2), seed: 1)
+        var collector = Collector()
+        for port in UInt16(1)...5 {
+            let syn = TCPSegment(
+                timestampNanos: Int64(port), source: IPAddress(ipv4: 1), destination: IPAddress(ipv4: 2),
+                sourcePort: port, destinationPort: 80, isIPv6: false, sequenceNumber: 1, acknowledgmentNumber: 0,
+                flags: .syn, window: 0, payloadLength: 0)
+            tracker.process(syn, observer: &collector)
+        }
+        #expect(tracker.openHandshakes == 2)
+        #expect(tracker.counters.untrackedSYNs == 3)
+    }
+
+    /// Attempts nobody speaks on again are settled by the sweep as capture time passes, so memory follows
+    /// the open handshakes.
+    @Test func expiredAttemptsLeaveTheTableWithoutFurtherPackets() {
+        var tracker = HandshakeTracker(configuration: .init(handshakeTimeoutNanos: 1_000), seed: 7)
+        var collector = Collector()
+        for index in 0..<200_000 {
+            let syn = TCPSegment(
+                timestampNanos: Int64(index) * 100, source: IPAddress(ipv4: UInt32(index)),
+                destination: IPAddress(ipv4: 2), sourcePort: 1, destinationPort: 80, isIPv6: false,
+                sequenceNumber: 1, acknowledgmentNumber: 0, flags: .syn, window: 0, payloadLength: 0)
+            tracker.process(syn, observer: &collector)
+        }
+        #expect(tracker.tableCapacity == 4096)
+        tracker.finish(observer: &collector)
+        #expect(collector.records.count == 200_000)
+    }
+}
