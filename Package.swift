@@ -53,7 +53,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RSTDetectiveCLITests",
-            dependencies: ["rst-detective", "RSTDetective"],
+            dependencies: ["rst-detective"],
             swiftSettings: upcoming
         ),
     ]

@@ -11,10 +11,10 @@ declared where the connection is built, so the expected CSV files are derived
 from the construction, never from running rst-detective.
 
 Usage:
-    python3 scripts/craft-captures.py [--out DIR] [--readme FILE]
+    python3 scripts/craft-captures.py [--out DIR]
 
---out defaults to Tests/Captures next to this script's parent directory.
---readme writes the markdown section that describes every crafted file.
+--out defaults to Tests/Captures next to this script's parent directory; DIR/CRAFTED.md
+describes every crafted file.
 """
 
 from __future__ import annotations
@@ -1130,7 +1130,6 @@ def main(argv=None) -> int:
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(here), "Tests", "Captures"))
-    ap.add_argument("--readme", help="write the markdown description of every crafted file here")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     w = Writer(args.out)
@@ -1139,16 +1138,15 @@ def main(argv=None) -> int:
     craft_link_types(w)
     craft_decoding(w)
     craft_edge_cases(w)
-    if args.readme:
-        with open(args.readme, "w") as fh:
-            fh.write(readme_markdown(w))
+    with open(os.path.join(args.out, "CRAFTED.md"), "w") as fh:
+        fh.write(readme_markdown(w))
     print("wrote %d files to %s" % (len(w.written), args.out))
     return 0
 
 
 def readme_markdown(w: Writer) -> str:
     lines = [
-        "## Crafted captures (`crafted-*`)",
+        "# Crafted captures (`crafted-*`)",
         "",
         "Written by `python3 scripts/craft-captures.py` (standard library only, deterministic: rerunning it "
         "reproduces every byte). Expected files follow the construction, not a tool run.",

@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+
+/// Runs the built `rst-detective` binary as a user would.
+enum Binary {
+    static let capturesDirectory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Captures")
+
+    /// The executable sits beside the test bundle in SwiftPM's build directory.
+    static let url: URL = {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while !directory.path.isEmpty, directory.path != "/" {
+            let candidate = directory.appendingPathComponent("rst-detective")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        return Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("rst-detective")
+    }()
+
+    static func capture(_ name: String) -> String { capturesDirectory.appendingPathComponent(name).path }
+
+    struct Run {
+        var status: Int32
+        var standardOutput: String
+        var standardError: String
+    }
+
+    static func run(_ arguments: [String], standardInput: String? = nil) throws -> Run {
+        let process = Process()
+        process.executableURL = url
+        process.arguments = arguments
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        if let standardInput {
+            process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: standardInput))
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(
+            status: process.terminationStatus, standardOutput: String(decoding: outputData, as: UTF8.self),
+            standardError: String(decoding: errorData, as: UTF8.self))
+    }
+
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("rstd-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+@Suite struct AnalyzeCommandTests {
+    @Test func writesEveryReportWithTheDocumentedColumns() throws {
+        let directory = try Binary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let run = try Binary.run(["analyze", Binary.capture("crafted-base.pcap.gz"), "--report-dir", directory.path])
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.standardOutput.isEmpty)
+        #expect(run.standardError.contains("incidents (SYN, SYN-ACK, ACK, then a server RST answering that ACK): 2"))
+        func lines(_ name: String) throws -> [String] {
+            try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+                .split(separator: "\n").map(String.init)
+        }
+        let incidents = try lines("incidents.csv")
+        let header = incidents[0].split(separator: ",").map(String.init)
+        for column in [
+            "syn_time", "rst_time", "client_ip", "client_port", "server_ip", "server_port", "ack_payload_bytes",
+            "ack_to_rst_us", "hash", "bucket", "history",
+        ] {
+            #expect(header.contains(column), "incidents.csv lacks \(column)")
+        }
+        #expect(incidents.count == 3)
+        #expect(incidents[1].hasPrefix("2023-11-14T22:13:20.999300Z,"))
+        #expect(incidents[2].contains(",2001:db8::1,40004,2001:db8::2,8080,"))
+        #expect(incidents[1].hasSuffix(",ShADr"))
+        #expect(try lines("by-source-port.csv").first == "client_port,incidents,handshakes")
+        #expect(try lines("by-source-port.csv").contains("40001,1,1"))
+        #expect(try lines("by-bucket.csv") == ["bucket,incidents,handshakes", "0,2,3"])
+        let summary = try lines("summary.csv")
+        #expect(summary.first == "metric,value")
+        for metric in ["packets,21", "tcp_packets,21", "handshakes_completed,3", "incidents,2", "outcome_refused,1"] {
+            #expect(summary.contains(metric), "summary.csv lacks \(metric)")
+        }
+    }
+
+    @Test func readsStandardInputAndWritesTheCSVToStandardOutput() throws {
+        let run = try Binary.run(
+            ["analyze", "-", "--quiet"], standardInput: Binary.capture("crafted-pcap-be-nsec.pcap"))
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.standardError.isEmpty)
+        let rows = run.standardOutput.split(separator: "\n")
+        #expect(rows.count == 3)
+        #expect(rows.first?.hasPrefix("syn_time,") == true)
+    }
+
+    @Test func followsAConnectionAcrossRotatedFiles() throws {
+        let run = try Binary.run([
+            "analyze", "--quiet", "--csv", "-", Binary.capture("crafted-rotated-b.pcap"),
+            Binary.capture("crafted-rotated-a.pcap"),
+        ])
+        #expect(run.status == 0, "\(run.standardError)")
+        let expected = try String(contentsOfFile: Binary.capture("crafted-rotated.expected.csv"), encoding: .utf8)
+        #expect(run.standardOutput.split(separator: "\n").count == expected.split(separator: "\n").count)
+    }
+
+    @Test func aMissingCaptureExitsOneAfterReportingTheRest() throws {
+        let run = try Binary.run(["analyze", "--quiet", "/nonexistent.pcap", Binary.capture("crafted-pcap-le-usec.pcap")])
+        #expect(run.status == 1)
+        #expect(run.standardError == "rst-detective: cannot open '/nonexistent.pcap': No such file or directory\n")
+        #expect(run.standardOutput.split(separator: "\n").count == 3)
+    }
+
+    @Test func aTruncatedCaptureNamesTheRecord() throws {
+        let path = Binary.capture("crafted-truncated.pcap")
+        let run = try Binary.run(["analyze", "--quiet", path])
+        #expect(run.status == 1)
+        #expect(run.standardError.hasPrefix("rst-detective: '\(path)' record 22: truncated dump file"))
+        #expect(run.standardError.split(separator: "\n").count == 1)
+        #expect(run.standardOutput.split(separator: "\n").count == 3)
+    }
+
+    @Test func usageErrorsExit64() throws {
+        #expect(try Binary.run(["analyze"]).status == 64)
+        let badFilter = try Binary.run(["analyze", "--filter", "tcp port", Binary.capture("crafted-base.pcap.gz")])
+        #expect(badFilter.status == 64)
+        #expect(badFilter.standardError.contains("bad filter 'tcp port'"))
+        #expect(try Binary.run(["analyze", "--listeners", "0", Binary.capture("crafted-base.pcap.gz")]).status == 64)
+    }
+
+    @Test func anUnwritableReportDirectoryExitsTwo() throws {
+        let run = try Binary.run(["analyze", Binary.capture("crafted-base.pcap.gz"), "--report-dir", "/proc/rstd"])
+        #expect(run.status == 2)
+        #expect(run.standardError.hasPrefix("rst-detective: cannot write '/proc/rstd'"))
+    }
+}
