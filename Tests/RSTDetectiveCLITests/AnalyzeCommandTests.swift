@@ -138,3 +138,46 @@ enum Binary {
         #expect(run.standardError.hasPrefix("rst-detective: cannot write '/proc/rstd'"))
     }
 }
+
+@Suite struct StandardInputTests {
+    @Test func readsCompressedStandardInput() throws {
+        let run = try Binary.run(["analyze", "--quiet", "-"], standardInput: Binary.capture("crafted-base.pcap.gz"))
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.standardOutput.split(separator: "\n").count == 3)
+    }
+
+    /// An incident is on standard output as soon as its RST has been read, while the input is still open,
+    /// as `tcpdump -U -w - | rst-detective analyze -` needs.
+    @Test func writesEachIncidentBeforeTheInputEnds() throws {
+        let capture = try Data(contentsOf: URL(fileURLWithPath: Binary.capture("crafted-pcap-le-usec.pcap")))
+        let process = Process()
+        process.executableURL = Binary.url
+        process.arguments = ["analyze", "--quiet", "-"]
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        defer { process.terminate() }
+        // The first incident's RST is the 6th record: header (24 bytes) and records of 16 + caplen bytes.
+        var offset = 24
+        for _ in 0..<6 {
+            let capturedLength = capture[offset + 8..<offset + 12].enumerated()
+                .reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+            offset += 16 + capturedLength
+        }
+        input.fileHandleForWriting.write(capture.prefix(offset))
+        var received = Data()
+        let deadline = Date().addingTimeInterval(10)
+        while received.split(separator: UInt8(ascii: "\n")).count < 2, Date() < deadline {
+            received += output.fileHandleForReading.availableData
+        }
+        #expect(String(decoding: received, as: UTF8.self).contains(",10.1.0.1,40001,10.1.0.2,8080,"))
+        input.fileHandleForWriting.write(capture.dropFirst(offset))
+        try input.fileHandleForWriting.close()
+        received += output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(received.split(separator: UInt8(ascii: "\n")).count == 3)
+    }
+}

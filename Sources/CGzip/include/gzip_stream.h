@@ -3,11 +3,12 @@
 
 #include <stdio.h>
 
-/// Opens a read-only stdio stream that inflates the gzip data read from `fd`.
+/// Opens a read-only stdio stream over `fd` that inflates gzip data and passes anything else through.
 ///
-/// The stream takes ownership of `fd`: `fclose` on the stream closes it. Data that is not gzip is passed
-/// through unchanged (zlib's transparent mode). A corrupt or truncated gzip member ends the stream with a
-/// read error, which `ferror` reports. Returns NULL (with errno set) when the stream cannot be created.
-FILE *rstd_gzip_fdopen(int fd);
+/// The first bytes decide: the gzip magic number (1f 8b) selects zlib's inflate (concatenated members
+/// included), anything else is passed through unchanged. Reads return as soon as some bytes are there, so
+/// a pipe from `tcpdump -U -w -` is analysed as it arrives. The stream takes ownership of `fd`. Corrupt
+/// compressed data fails the read with EBADMSG. Returns NULL with errno set when the stream cannot be made.
+FILE *rstd_stream_fdopen(int fd);
 
 #endif

@@ -133,25 +133,28 @@ import Glibc
         return .readFailed(path: path, record: record, reason: reason)
     }
 
-    /// Opens `path` as a stdio stream, through zlib when it starts with the gzip magic number or cannot be
-    /// peeked at (standard input, pipes), because zlib passes data that is not gzip through unchanged.
+    /// Opens `path` as a stdio stream. A regular file that does not start with the gzip magic number is
+    /// read by stdio directly, with a large buffer; gzip files, standard input and pipes go through a
+    /// stream that inflates gzip and otherwise passes bytes through as soon as they arrive.
     private static func openStream(path: String) throws(CaptureError) -> UnsafeMutablePointer<FILE> {
         let fd = unsafe path == "-" ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw .cannotOpen(path: path, reason: unsafe String(cString: strerror(errno)))
         }
+        var status = stat()
         var magic: (UInt8, UInt8) = (0, 0)
-        let peeked = unsafe pread(fd, &magic, 2, 0)
-        let stream: UnsafeMutablePointer<FILE>?
-        if peeked < 0 || (peeked == 2 && magic == (0x1f, 0x8b)) {
-            unsafe stream = unsafe rstd_gzip_fdopen(fd)
-        } else {
-            unsafe stream = unsafe fdopen(fd, "rb")
-        }
+        let isPlainFile =
+            unsafe fstat(fd, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
+            && !(unsafe pread(fd, &magic, 2, 0) == 2 && magic == (0x1f, 0x8b))
+        let stream = unsafe isPlainFile ? fdopen(fd, "rb") : rstd_stream_fdopen(fd)
         guard let stream = unsafe stream else {
             let reason = unsafe String(cString: strerror(errno))
             close(fd)
             throw .cannotOpen(path: path, reason: reason)
+        }
+        if isPlainFile {
+            // libpcap reads each record with two small freads; a large buffer keeps the syscalls few.
+            unsafe setvbuf(stream, nil, _IOFBF, 1 << 18)
         }
         return unsafe stream
     }
