@@ -30,12 +30,14 @@ struct AnalyzeCommand: ParsableCommand {
 
     @Option(
         name: .customLong("max-delay"),
-        help: ArgumentHelp("A RST counts if it comes less than this long after the handshake ACK.", valueName: "seconds"))
+        help: ArgumentHelp(
+            "A RST counts if it comes less than this long after the handshake ACK.", valueName: "seconds"))
     var maximumDelay: Double = 1.0
 
     @Option(
         name: .customLong("handshake-timeout"),
-        help: ArgumentHelp("An attempt with no SYN-ACK or no ACK for this long is unanswered or abandoned.",
+        help: ArgumentHelp(
+            "An attempt with no SYN-ACK or no ACK for this long is unanswered or abandoned.",
             valueName: "seconds"))
     var handshakeTimeout: Double = 60
 
@@ -54,14 +56,22 @@ struct AnalyzeCommand: ParsableCommand {
     var verbose: Int
 
     func validate() throws {
-        guard !captures.isEmpty else { throw ValidationError("give at least one capture file, or - for standard input") }
-        guard captures.filter({ $0 == "-" }).count <= 1 else { throw ValidationError("standard input (-) can be read once") }
+        guard !captures.isEmpty else {
+            throw ValidationError("give at least one capture file, or - for standard input")
+        }
+        guard captures.filter({ $0 == "-" }).count <= 1 else {
+            throw ValidationError("standard input (-) can be read once")
+        }
         guard (1...65536).contains(listeners) else { throw ValidationError("--listeners must be 1 to 65536") }
-        guard maximumDelay > 0, maximumDelay <= 3600 else { throw ValidationError("--max-delay must be above 0 and at most 3600") }
+        guard maximumDelay > 0, maximumDelay <= 3600 else {
+            throw ValidationError("--max-delay must be above 0 and at most 3600")
+        }
         guard handshakeTimeout > 0, handshakeTimeout <= 86400 else {
             throw ValidationError("--handshake-timeout must be above 0 and at most 86400")
         }
-        guard maximumFlows > 0, maximumFlows <= 100_000_000 else { throw ValidationError("--max-flows must be 1 to 100000000") }
+        guard maximumFlows > 0, maximumFlows <= 100_000_000 else {
+            throw ValidationError("--max-flows must be 1 to 100000000")
+        }
         if let filter, let message = PacketSource.filterError(filter) {
             throw ValidationError("bad filter '\(filter)': \(message)")
         }

@@ -109,7 +109,9 @@ enum Binary {
     }
 
     @Test func aMissingCaptureExitsOneAfterReportingTheRest() throws {
-        let run = try Binary.run(["analyze", "--quiet", "/nonexistent.pcap", Binary.capture("crafted-pcap-le-usec.pcap")])
+        let run = try Binary.run([
+            "analyze", "--quiet", "/nonexistent.pcap", Binary.capture("crafted-pcap-le-usec.pcap"),
+        ])
         #expect(run.status == 1)
         #expect(run.standardError == "rst-detective: cannot open '/nonexistent.pcap': No such file or directory\n")
         #expect(run.standardOutput.split(separator: "\n").count == 3)

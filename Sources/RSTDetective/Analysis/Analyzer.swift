@@ -96,7 +96,8 @@ public enum Analyzer {
         for input in inputs {
             counts.filteredOut += input.source.recordsFiltered
             if let error = input.error { errors.append(error) }
-            logger.debug("closed capture", metadata: ["path": "\(input.source.path)", "records": "\(input.source.recordsRead)"])
+            logger.debug(
+                "closed capture", metadata: ["path": "\(input.source.path)", "records": "\(input.source.recordsRead)"])
         }
         return AnalysisResult(
             options: options, report: report, packets: counts, tracker: tracker.counters, filesOpened: inputs.count,

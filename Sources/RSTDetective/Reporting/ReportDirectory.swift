@@ -29,15 +29,18 @@ public struct ReportDirectory {
         attempt { () throws(ReportError) in try incidents.commit() }
         let report = result.report
         attempt { () throws(ReportError) in
-            try write("by-source-port.csv", header: ["client_port", "incidents", "handshakes"],
+            try write(
+                "by-source-port.csv", header: ["client_port", "incidents", "handshakes"],
                 report.clientPorts().map { [String($0.port), String($0.incidents), String($0.handshakes)] })
         }
         attempt { () throws(ReportError) in
-            try write("by-server-port.csv", header: ["server_port", "incidents", "handshakes"],
+            try write(
+                "by-server-port.csv", header: ["server_port", "incidents", "handshakes"],
                 report.serverPorts().map { [String($0.port), String($0.incidents), String($0.handshakes)] })
         }
         attempt { () throws(ReportError) in
-            try write("by-bucket.csv", header: ["bucket", "incidents", "handshakes"],
+            try write(
+                "by-bucket.csv", header: ["bucket", "incidents", "handshakes"],
                 report.buckets().map { [String($0.bucket), String($0.incidents), String($0.handshakes)] })
         }
         attempt { () throws(ReportError) in

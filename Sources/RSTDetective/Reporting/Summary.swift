@@ -55,7 +55,8 @@ public enum Summary {
                 + (outcomes.isEmpty ? "" : ": " + outcomes.joined(separator: ", ")))
         var incidentLine = "incidents (SYN, SYN-ACK, ACK, then a server RST answering that ACK): \(report.incidents)"
         if report.handshakesCompleted > 0 {
-            incidentLine += " of \(report.handshakesCompleted) handshakes (\(percent(report.incidents, report.handshakesCompleted)))"
+            incidentLine +=
+                " of \(report.handshakesCompleted) handshakes (\(percent(report.incidents, report.handshakesCompleted)))"
         }
         if let first = report.firstIncidentNanos, let last = report.lastIncidentNanos {
             incidentLine += ", first \(Timestamp.iso8601(nanos: first)), last \(Timestamp.iso8601(nanos: last))"
@@ -65,7 +66,8 @@ public enum Summary {
         lines.append("by server port:")
         for row in report.serverPorts() where row.incidents > 0 {
             lines.append(
-                "  \(row.port): \(row.incidents) of \(row.handshakes) handshakes (\(percent(row.incidents, row.handshakes)))")
+                "  \(row.port): \(row.incidents) of \(row.handshakes) handshakes (\(percent(row.incidents, row.handshakes)))"
+            )
         }
         let model = report.bucketModel
         lines.append(

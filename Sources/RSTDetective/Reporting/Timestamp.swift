@@ -10,7 +10,8 @@ enum Timestamp {
         var time = time_t(wholeSeconds)
         var parts = unsafe tm()
         guard unsafe gmtime_r(&time, &parts) != nil else { return "" }
-        return unsafe "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))"
+        return
+            unsafe "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))"
             + "T\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2))"
             + ".\(pad(Int(micros), 6))Z"
     }

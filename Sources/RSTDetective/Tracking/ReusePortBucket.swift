@@ -51,13 +51,20 @@ public struct ReusePortBucket: Sendable {
         var a = a &+ start
         var b = b &+ start
         var c = c &+ start
-        c ^= b; c &-= rotate(b, 14)
-        a ^= c; a &-= rotate(c, 11)
-        b ^= a; b &-= rotate(a, 25)
-        c ^= b; c &-= rotate(b, 16)
-        a ^= c; a &-= rotate(c, 4)
-        b ^= a; b &-= rotate(a, 14)
-        c ^= b; c &-= rotate(b, 24)
+        c ^= b
+        c &-= rotate(b, 14)
+        a ^= c
+        a &-= rotate(c, 11)
+        b ^= a
+        b &-= rotate(a, 25)
+        c ^= b
+        c &-= rotate(b, 16)
+        a ^= c
+        a &-= rotate(c, 4)
+        b ^= a
+        b &-= rotate(a, 14)
+        c ^= b
+        c &-= rotate(b, 24)
         return c
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-@testable import RSTDetective
 
+@testable import RSTDetective
 
 /// format from Foundation-free zlib via the `gzip` command, which every Debian machine has.
 @Suite struct CompressedInputTests {
@@ -22,7 +22,8 @@ import Testing
     }
 
     static func temporaryFile(_ data: Data) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("rstd-\(UUID().uuidString).pcap.gz").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("rstd-\(UUID().uuidString).pcap.gz")
+            .path
         try data.write(to: URL(fileURLWithPath: path))
         return path
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import RSTDetective
 
 /// One capture (or set of rotated captures) in Tests/Captures with its expected results.
@@ -58,7 +59,8 @@ struct GoldenCase: Sendable, CustomTestStringConvertible {
     func expectedIncidentsAreResetsTheClientSaw(_ golden: GoldenCase) throws {
         let clientLog = Fixtures.path("\(golden.name).client.csv")
         guard FileManager.default.fileExists(atPath: clientLog) else { return }
-        let resets = Set(try Fixtures.readCSV(clientLog).filter { $0["result"] == "reset_after_connect" }.map(Fixtures.tuple))
+        let resets = Set(
+            try Fixtures.readCSV(clientLog).filter { $0["result"] == "reset_after_connect" }.map(Fixtures.tuple))
         for row in try Fixtures.readCSV(Fixtures.path("\(golden.name).expected.csv")) {
             #expect(resets.contains(Fixtures.tuple(row)), "\(golden.name): \(Fixtures.tuple(row))")
         }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import RSTDetective
 
 @Suite struct PacketDecoderTests {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+
 @testable import RSTDetective
 
 /// Locates the committed captures and runs the analyzer on them.
@@ -18,7 +19,9 @@ enum Fixtures {
         result: AnalysisResult, incidents: [Incident]
     ) {
         var incidents: [Incident] = []
-        let result = Analyzer.run(paths: paths, options: options, logger: Logger(label: "test")) { incidents.append($0) }
+        let result = Analyzer.run(paths: paths, options: options, logger: Logger(label: "test")) {
+            incidents.append($0)
+        }
         return (result, incidents)
     }
 

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import RSTDetective
 
 /// SplitMix64, a seedable generator so that the random operations repeat exactly.

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import RSTDetective
 
 /// Collects settled attempts.
@@ -28,7 +29,8 @@ struct Conversation {
         tracker.process(
             TCPSegment(
                 timestampNanos: micros * 1000, source: server, destination: client, sourcePort: 8080,
-                destinationPort: clientPort, isIPv6: false, sequenceNumber: seq, acknowledgmentNumber: ack, flags: flags,
+                destinationPort: clientPort, isIPv6: false, sequenceNumber: seq, acknowledgmentNumber: ack,
+                flags: flags,
                 window: 0, payloadLength: payload), observer: &collector)
     }
 

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import RSTDetective
 
 /// Vectors from KERNEL-FACTS.md, computed there by two independent programs and checked against Linux 6.18.
@@ -13,14 +14,16 @@ import Testing
     @Test func inetEhashfnMatchesLinux6_15() throws {
         let server = try #require(IPAddress("10.0.0.1"))
         let client = try #require(IPAddress("192.168.1.10"))
-        #expect(ReusePortBucket(listeners: 1).hash(client: client, clientPort: 51234, server: server, serverPort: 443)
-            == 0x34fc_cb73)
+        #expect(
+            ReusePortBucket(listeners: 1).hash(client: client, clientPort: 51234, server: server, serverPort: 443)
+                == 0x34fc_cb73)
         #expect(
             ReusePortBucket(listeners: 1, secret: 0x1234_5678).hash(
                 client: client, clientPort: 51234, server: server, serverPort: 443) == 0xee82_0923)
         let loopback = try #require(IPAddress("127.0.0.1"))
-        #expect(ReusePortBucket(listeners: 1).hash(client: loopback, clientPort: 12345, server: loopback, serverPort: 8080)
-            == 0x5261_396a)
+        #expect(
+            ReusePortBucket(listeners: 1).hash(client: loopback, clientPort: 12345, server: loopback, serverPort: 8080)
+                == 0x5261_396a)
     }
 
     @Test func inet6EhashfnMatchesLinux6_15() throws {
