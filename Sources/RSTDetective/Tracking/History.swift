@@ -12,15 +12,19 @@ public struct History: Sendable, Equatable {
 
     public init() {}
 
-    /// Records the letters for one segment.
+    /// Records the letters for one segment, as Zeek does: a segment with SYN, FIN or RST gives those
+    /// letters only; any other gives `D` if it carries payload, else `A` if it has the ACK flag.
     mutating func record(_ flags: TCPFlags, hasPayload: Bool, fromClient: Bool) {
         let base = fromClient ? 0 : 6
-        if flags.contains(.syn) {
-            append(base + (flags.contains(.ack) ? 1 : 0))
-        } else if flags.contains(.ack), !hasPayload, !flags.contains(.fin), !flags.contains(.rst) {
-            append(base + 2)
+        guard !flags.isDisjoint(with: [.syn, .fin, .rst]) else {
+            if hasPayload {
+                append(base + 3)
+            } else if flags.contains(.ack) {
+                append(base + 2)
+            }
+            return
         }
-        if hasPayload { append(base + 3) }
+        if flags.contains(.syn) { append(base + (flags.contains(.ack) ? 1 : 0)) }
         if flags.contains(.fin) { append(base + 4) }
         if flags.contains(.rst) { append(base + 5) }
     }

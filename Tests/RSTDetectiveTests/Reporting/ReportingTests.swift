@@ -26,8 +26,9 @@ import Testing
         history.record(.ack, hasPayload: false, fromClient: true)
         history.record([.ack, .psh], hasPayload: true, fromClient: true)
         history.record(.ack, hasPayload: false, fromClient: false)
+        history.record([.fin, .ack], hasPayload: true, fromClient: false)
         history.record(.rst, hasPayload: false, fromClient: false)
-        #expect(history.description == "ShADar")
+        #expect(history.description == "ShADafr")
     }
 
     @Test func csvFieldsAreQuotedPerRFC4180AndFilesAppearOnlyOnCommit() throws {
