@@ -55,9 +55,13 @@ public struct IPAddress: Hashable, Sendable, Comparable {
 
 extension IPAddress: CustomStringConvertible {
     /// Dotted quad for IPv4, RFC 5952 text for IPv6 (glibc's `inet_ntop` follows RFC 5952).
-    public var description: String {
+    public var description: String { text(isIPv6: !isIPv4) }
+
+    /// The address as it appeared in a packet of the given family: an IPv4-mapped address inside an IPv6
+    /// packet prints as `::ffff:a.b.c.d`.
+    public func text(isIPv6: Bool) -> String {
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        if isIPv4 {
+        if !isIPv6 {
             var address = in_addr(s_addr: ipv4Value.bigEndian)
             _ = unsafe inet_ntop(AF_INET, &address, &buffer, socklen_t(buffer.count))
         } else {

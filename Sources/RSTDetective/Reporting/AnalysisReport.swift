@@ -42,7 +42,7 @@ public struct AnalysisReport: HandshakeObserver {
         handshakesCompleted += 1
         let hash = bucketModel.hash(
             client: handshake.client, clientPort: handshake.clientPort, server: handshake.server,
-            serverPort: handshake.serverPort)
+            serverPort: handshake.serverPort, isIPv6: handshake.isIPv6)
         let bucket = bucketModel.bucket(forHash: hash)
         clientPortHandshakes[Int(handshake.clientPort)] &+= 1
         serverPortHandshakes[Int(handshake.serverPort)] &+= 1

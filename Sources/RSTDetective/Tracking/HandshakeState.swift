@@ -27,6 +27,8 @@ struct HandshakeState {
     var isIPv6: Bool
     var synAckRetransmittedAfterAck = false
     var clientISN: UInt32
+    /// Payload of the SYN (TCP Fast Open data), which a SYN-ACK or a refusal may acknowledge too.
+    var synPayloadBytes: UInt32
     var serverISN: UInt32 = 0
     /// Payload bytes of the segment that completed the handshake (0 for a pure ACK).
     var ackPayloadBytes: UInt32 = 0
@@ -44,6 +46,7 @@ struct HandshakeState {
         self.clientIsLower = clientIsLower
         self.isIPv6 = syn.isIPv6
         self.clientISN = syn.sequenceNumber
+        self.synPayloadBytes = UInt32(clamping: syn.payloadLength)
         self.synTimeNanos = syn.timestampNanos
         self.deadlineNanos = syn.timestampNanos &+ handshakeTimeoutNanos
         history.record(syn.flags, hasPayload: syn.payloadLength > 0, fromClient: true)
@@ -91,7 +94,7 @@ struct HandshakeState {
         }
         if flags.contains(.rst) {
             switch phase {
-            case .synSent where flags.contains(.ack) && segment.acknowledgmentNumber == clientISN &+ 1:
+            case .synSent where flags.contains(.ack) && acknowledgesSYN(segment.acknowledgmentNumber):
                 return .settled(.refused)
             case .synAckReceived where segment.sequenceNumber == serverISN &+ 1:
                 return .settled(.resetBeforeAck)
@@ -103,7 +106,7 @@ struct HandshakeState {
             }
         }
         if flags.contains(.syn) {
-            guard flags.contains(.ack), segment.acknowledgmentNumber == clientISN &+ 1 else { return .unchanged }
+            guard flags.contains(.ack), acknowledgesSYN(segment.acknowledgmentNumber) else { return .unchanged }
             if phase == .synSent {
                 phase = .synAckReceived
                 serverISN = segment.sequenceNumber
@@ -120,5 +123,11 @@ struct HandshakeState {
             return .settled(.completed)
         }
         return .unchanged
+    }
+
+    /// Whether `acknowledgment` acknowledges the client's SYN: its sequence number plus one, or, with TCP
+    /// Fast Open data the server accepted, plus the data too (RFC 7413 §4.2).
+    private func acknowledgesSYN(_ acknowledgment: UInt32) -> Bool {
+        acknowledgment == clientISN &+ 1 || acknowledgment == clientISN &+ 1 &+ synPayloadBytes
     }
 }

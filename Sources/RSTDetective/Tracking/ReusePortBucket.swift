@@ -22,11 +22,15 @@ public struct ReusePortBucket: Sendable {
     }
 
     /// The listener-lookup hash of a connection (6.15+: `lport + jhash_3words(laddr, faddr, fport, initval)`).
-    public func hash(client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16) -> UInt32 {
+    ///
+    /// The hash follows the packet's family: an IPv4 packet to a dual-stack listener uses `inet_ehashfn`.
+    public func hash(
+        client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16, isIPv6: Bool
+    ) -> UInt32 {
         // The kernel reads addresses and the client port as raw memory words, on a little-endian CPU; the
         // server port is already in host order.
         let foreignPort = UInt32(clientPort.byteSwapped)
-        if client.isIPv4 && server.isIPv4 {
+        if !isIPv6 {
             let local = server.ipv4Value.byteSwapped
             let foreign = client.ipv4Value.byteSwapped
             return UInt32(serverPort) &+ Self.jhash3(local, foreign, foreignPort, secret)

@@ -16,6 +16,9 @@ import Testing
         #expect(try #require(IPAddress("2001:DB8::0:1")).description == "2001:db8::1")
         #expect(try #require(IPAddress("10.0.0.1")).description == "10.0.0.1")
         #expect(IPAddress("10.0.0.256") == nil)
+        let mapped = try #require(IPAddress("::ffff:10.0.0.1"))
+        #expect(mapped.text(isIPv6: true) == "::ffff:10.0.0.1")
+        #expect(mapped.text(isIPv6: false) == "10.0.0.1")
     }
 
     @Test func historyRecordsEachLetterOncePerDirection() {

@@ -162,6 +162,22 @@ struct Conversation {
         #expect(conversation.finish() == [.resetAfterHandshake])
     }
 
+    /// A Fast Open SYN carries data; the SYN-ACK acknowledges it when the server accepts the cookie.
+    @Test func fastOpenSYNAcksAreRecognised() {
+        var accepted = Conversation()
+        accepted.client(0, .syn, seq: 100, payload: 20)
+        accepted.server(100, [.syn, .ack], seq: 5000, ack: 121)
+        accepted.client(200, .ack, seq: 121, ack: 5001)
+        accepted.server(300, .rst, seq: 5001)
+        #expect(accepted.finish() == [.resetAfterHandshake])
+        var declined = Conversation()
+        declined.client(0, .syn, seq: 100, payload: 20)
+        declined.server(100, [.syn, .ack], seq: 5000, ack: 101)
+        declined.client(200, .ack, seq: 101, ack: 5001, payload: 20)
+        declined.server(300, [.ack], seq: 5001, ack: 121, payload: 5)
+        #expect(declined.finish() == [.completed])
+    }
+
     @Test func aFullTableCountsSYNsItCannotTrack() {
         var tracker = HandshakeTracker(configuration: .init(maximumFlows: 2), seed: 1)
         var collector = Collector()

@@ -15,14 +15,16 @@ import Testing
         let server = try #require(IPAddress("10.0.0.1"))
         let client = try #require(IPAddress("192.168.1.10"))
         #expect(
-            ReusePortBucket(listeners: 1).hash(client: client, clientPort: 51234, server: server, serverPort: 443)
+            ReusePortBucket(listeners: 1).hash(
+                client: client, clientPort: 51234, server: server, serverPort: 443, isIPv6: false)
                 == 0x34fc_cb73)
         #expect(
             ReusePortBucket(listeners: 1, secret: 0x1234_5678).hash(
-                client: client, clientPort: 51234, server: server, serverPort: 443) == 0xee82_0923)
+                client: client, clientPort: 51234, server: server, serverPort: 443, isIPv6: false) == 0xee82_0923)
         let loopback = try #require(IPAddress("127.0.0.1"))
         #expect(
-            ReusePortBucket(listeners: 1).hash(client: loopback, clientPort: 12345, server: loopback, serverPort: 8080)
+            ReusePortBucket(listeners: 1).hash(
+                client: loopback, clientPort: 12345, server: loopback, serverPort: 8080, isIPv6: false)
                 == 0x5261_396a)
     }
 
@@ -30,7 +32,7 @@ import Testing
         let model = ReusePortBucket(listeners: 1, secret: 0x1234_5678, addressSecret: 0x9abc_def0)
         let hash = model.hash(
             client: try #require(IPAddress("2001:db8::2")), clientPort: 51234,
-            server: try #require(IPAddress("2001:db8::1")), serverPort: 443)
+            server: try #require(IPAddress("2001:db8::1")), serverPort: 443, isIPv6: true)
         #expect(hash == 0x41d2_f4f0)
     }
 
