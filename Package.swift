@@ -9,7 +9,6 @@ let upcoming: [SwiftSetting] = [
 
 let package = Package(
     name: "rst-detective",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "rst-detective", targets: ["rst-detective"]),
         .library(name: "RSTDetective", targets: ["RSTDetective"]),
