@@ -1,0 +1,733 @@
+#!/usr/bin/env python3
+"""Records one capture of scripts/make-captures and writes its expected files.
+
+  orchestrate.py record NAME --out DIR --work DIR   (namespaces must exist)
+  orchestrate.py readme --out DIR --work DIR        (README.md from the summaries)
+
+Run from the host namespace as root. For NAME it sets the server namespace's
+sysctls, enables tcp:tcp_send_reset and tcp:tcp_receive_reset in a private tracefs
+instance (trace_clock mono), starts tcpdump and the server in rstd-srv, runs the
+client in rstd-cli, then joins three views per connection:
+
+  client view   client.py's log: addresses, thread id, times, result
+  kernel view   tcp_send_reset events: a reply to a segment (skbaddr != 0) sent by a
+                LISTEN socket or with no socket ("no-connection reset"), or an active
+                abort of an existing socket (skbaddr == 0); tcp_receive_reset on the
+                client side, matched by socket cookie
+  server view   server.py's log of every accepted peer
+
+A LISTEN socket's event carries the listener's address, not the client's, so such
+an event is tied to the client connection whose thread (the event's pid: the reply
+is generated in softirq context while that thread's send() transmits the ACK) was
+inside that connection's lifetime at the event's time; failing that, to the only
+reset connection alive at that time.
+
+Expected incident (NAME.expected.csv): the client saw reset_after_connect, AND the
+kernel sent a no-connection reset for that connection, AND the server kernel did
+not actively abort that 4-tuple, AND the server application never accepted it.
+Any contradiction between the views is printed as DISAGREEMENT and makes the
+command exit 1.
+"""
+
+import argparse
+import collections
+import csv
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from common import CLI4, CLI6, NS_CLI, NS_SRV, SRV4, SRV6, norm_ip, read_jsonl  # noqa: E402
+import pcapcheck  # noqa: E402
+
+TRACEFS = "/sys/kernel/tracing"
+INSTANCE = TRACEFS + "/instances/rstd-captures"
+SNAPLEN = 128
+PY = sys.executable
+
+SCENARIOS = {
+    "reuseport-churn": dict(
+        summary="SO_REUSEPORT group of 4 dual-stack listeners on [::]:8080, one worker thread each; "
+                "a churner shuts one listener down and opens a new one every 50-100 ms. Each request "
+                "takes the worker 20-60 ms, so connections also wait unaccepted in a queue. "
+                "4 client threads, 200 connections (about 30% IPv6), each with the handshake ACK "
+                "deferred (TCP_QUICKACK=0) and the request sent 20-100 ms after connect().",
+        sysctls={"net.ipv4.tcp_migrate_req": 0, "net.ipv4.tcp_abort_on_overflow": 0,
+                 "net.ipv4.tcp_syncookies": 1},
+        server=["churn", "--port", "8080", "--listeners", "4", "--churn-min", "0.05",
+                "--churn-max", "0.10", "--work-min", "0.02", "--work-max", "0.06", "--max-seconds", "60"],
+        client=["churn", "--port", "8080", "--count", "200", "--threads", "4", "--delay-min", "0.02",
+                "--delay-max", "0.10", "--v6-share", "0.3", "--max-seconds", "40"],
+        ports=[8080]),
+    "accept-overflow": dict(
+        summary="One dual-stack listener on [::]:8080 with backlog 8 whose application accepts one "
+                "connection every 150 ms. 4 waves of 30 concurrent clients (about 25% IPv6), 1 s apart, "
+                "each with the handshake ACK deferred 30-120 ms (TCP_QUICKACK=0); connect timeout 2.5 s, "
+                "read timeout 15 s.",
+        sysctls={"net.ipv4.tcp_migrate_req": 0, "net.ipv4.tcp_abort_on_overflow": 1,
+                 "net.ipv4.tcp_syncookies": 0},
+        server=["overflow", "--port", "8080", "--backlog", "8", "--accept-interval", "0.15",
+                "--max-seconds", "60"],
+        client=["overflow", "--port", "8080", "--waves", "4", "--count", "30", "--delay-min", "0.03",
+                "--delay-max", "0.12", "--connect-timeout", "2.5", "--read-timeout", "15", "--wave-gap", "1.0",
+                "--v6-share", "0.25"],
+        ports=[8080]),
+    "syncookie-overflow": dict(
+        summary="As accept-overflow (same listener, application and clients) but with "
+                "tcp_abort_on_overflow=0 and tcp_syncookies=1 (the default): a full SYN queue is answered "
+                "with cookie SYN-ACKs, and an ACK that finds the accept queue full is dropped (the SYN-ACK "
+                "of a queued request is retransmitted) instead of answered with a RST.",
+        sysctls={"net.ipv4.tcp_migrate_req": 0, "net.ipv4.tcp_abort_on_overflow": 0,
+                 "net.ipv4.tcp_syncookies": 1},
+        server=["overflow", "--port", "8080", "--backlog", "8", "--accept-interval", "0.15",
+                "--max-seconds", "60"],
+        client=["overflow", "--port", "8080", "--waves", "4", "--count", "30", "--delay-min", "0.03",
+                "--delay-max", "0.12", "--connect-timeout", "2.5", "--read-timeout", "15", "--wave-gap", "1.0",
+                "--v6-share", "0.25"],
+        ports=[8080]),
+    "normal-confounders": dict(
+        summary="Confounders, each 2-3 times over IPv4 and IPv6 (client.py role confounders): plain "
+                "request/response (also with the ACK piggybacked on the request); SYN to closed port 8089; "
+                "client SO_LINGER-0 abort at once and after a response; server SO_LINGER-0 abort right after "
+                "accept (port 8081) and after a response (8082); server close() with the request unread (8087); "
+                "client writing after the server's FIN "
+                "(RST from the orphaned socket); out-of-window RST and RST+ACK injected by a raw socket in the "
+                "server namespace (8085); 4-tuples used twice in a row (the client binds the same port with "
+                "SO_REUSEADDR) after a client RST and after normal closes that left one side in TIME_WAIT; "
+                "a SYN dropped by a full backlog-0 accept queue and retransmitted (8083); a "
+                "handshake ACK dropped by TCP_DEFER_ACCEPT and the SYN-ACK retransmitted (8084); an "
+                "unaccepted connection reset when its listener closes (8086). Plus 4 real incidents on 8086: "
+                "the listener is closed (2) or closed and reopened (2) between the SYN-ACK and the deferred ACK.",
+        sysctls={"net.ipv4.tcp_migrate_req": 0, "net.ipv4.tcp_abort_on_overflow": 0,
+                 "net.ipv4.tcp_syncookies": 1},
+        server=["confounders", "--max-seconds", "60"],
+        client=["confounders"],
+        ports=[8080, 8081, 8082, 8083, 8084, 8085, 8086, 8087, 8089]),
+    "any-sll2": dict(
+        summary="tcpdump -i any -y LINUX_SLL2 in the server namespace. 4 normal connections (one with the "
+                "ACK piggybacked on the request), 2 real incidents on 8086 (IPv4: listener closed and reopened; "
+                "IPv6: listener closed), 1 unaccepted connection reset by its listener's close (IPv6). The SLL2 "
+                "interface indexes are those of the rstd-srv namespace (tcpdump on the host may print other names).",
+        sysctls={"net.ipv4.tcp_migrate_req": 0, "net.ipv4.tcp_abort_on_overflow": 0,
+                 "net.ipv4.tcp_syncookies": 1},
+        server=["confounders", "--max-seconds", "60"],
+        client=["mini"],
+        ports=[8080, 8086],
+        iface="any", tcpdump=["-y", "LINUX_SLL2"]),
+    "nanosecond": dict(
+        summary="tcpdump --time-stamp-precision nano on the veth. Same traffic as any-sll2.",
+        sysctls={"net.ipv4.tcp_migrate_req": 0, "net.ipv4.tcp_abort_on_overflow": 0,
+                 "net.ipv4.tcp_syncookies": 1},
+        server=["confounders", "--max-seconds", "60"],
+        client=["mini"],
+        ports=[8080, 8086],
+        tcpdump=["--time-stamp-precision", "nano"]),
+}
+ORDER = list(SCENARIOS)
+
+
+def netns(ns, *cmd):
+    return ["ip", "netns", "exec", ns, *cmd]
+
+
+def loud(msg):
+    bar = "!" * 78
+    print("%s\nDISAGREEMENT: %s\n%s" % (bar, msg, bar), file=sys.stderr, flush=True)
+
+
+def wait_line(stream, needle, timeout):
+    """Reads lines from a pipe until one contains needle; returns all lines read."""
+    end = time.monotonic() + timeout
+    lines = []
+    while time.monotonic() < end:
+        r, _, _ = select.select([stream], [], [], 0.1)
+        if r:
+            line = stream.readline()
+            if not line:
+                break
+            lines.append(line)
+            if needle in line:
+                return lines
+    raise RuntimeError("did not see %r within %.0f s: %r" % (needle, timeout, lines))
+
+
+# ---------------------------------------------------------------- tracefs
+
+
+def tw(name, value):
+    with open(os.path.join(INSTANCE, name), "w") as f:
+        f.write(value)
+
+
+def trace_start():
+    if not os.path.isdir(INSTANCE):
+        os.mkdir(INSTANCE)
+    tw("tracing_on", "0")
+    tw("trace_clock", "mono")
+    tw("buffer_size_kb", "2048")
+    tw("trace", "")
+    for ev in ("tcp_send_reset", "tcp_receive_reset"):
+        tw("events/tcp/%s/enable" % ev, "1")
+    tw("tracing_on", "1")
+
+
+def trace_stop():
+    tw("tracing_on", "0")
+    with open(os.path.join(INSTANCE, "trace")) as f:
+        text = f.read()
+    for ev in ("tcp_send_reset", "tcp_receive_reset"):
+        tw("events/tcp/%s/enable" % ev, "0")
+    return text
+
+
+TRACE_LINE = re.compile(r"-(?P<pid>\d+)\s+\[\d+\]\s+(?:\S+\s+)?(?P<ts>\d+\.\d+):\s+"
+                        r"(?P<event>tcp_send_reset|tcp_receive_reset):\s+(?P<body>.*)$")
+
+
+def sockaddr(text):
+    """'[fd77::2]:8080', '10.77.0.2:8080', '[::]:0' -> (ip, port)."""
+    if text.startswith("["):
+        ip, port = text[1:].split("]:")
+    else:
+        ip, port = text.rsplit(":", 1)
+    return norm_ip(ip), int(port)
+
+
+def parse_trace(text):
+    events = []
+    for line in text.splitlines():
+        m = TRACE_LINE.search(line)
+        if not m:
+            continue
+        kv = dict(p.split("=", 1) for p in m.group("body").split() if "=" in p)
+        ev = dict(event=m.group("event"), pid=int(m.group("pid")), ts=float(m.group("ts")), line=line.strip())
+        if ev["event"] == "tcp_send_reset":
+            ev["skb"] = int(kv["skbaddr"], 16) != 0
+            ev["sk"] = int(kv["skaddr"], 16) != 0
+            ev["src"] = sockaddr(kv["src"])
+            ev["dest"] = sockaddr(kv["dest"])
+            ev["state"] = kv["state"]
+            ev["reason"] = kv.get("reason", "-")  # the field exists since Linux 6.10
+        else:
+            fam6 = kv["family"] == "AF_INET6"
+            ev["src"] = (norm_ip(kv["saddrv6"] if fam6 else kv["saddr"]), int(kv["sport"]))
+            ev["dest"] = (norm_ip(kv["daddrv6"] if fam6 else kv["daddr"]), int(kv["dport"]))
+            ev["cookie"] = int(kv["sock_cookie"], 16)
+        events.append(ev)
+    return events
+
+
+# ---------------------------------------------------------------- recording
+
+
+COUNTERS = ("ListenOverflows", "ListenDrops", "TCPReqQFullDoCookies", "TCPReqQFullDrop", "SyncookiesSent",
+            "SyncookiesRecv", "SyncookiesFailed", "TCPDeferAcceptDrop", "TCPAbortOnData", "TCPAbortOnClose",
+            "TCPSynRetrans", "TCPMigrateReqSuccess", "TCPMigrateReqFailure")
+
+
+def server_counters():
+    """Non-zero TcpExt counters of the server namespace (/proc/net/netstat)."""
+    out = subprocess.run(netns(NS_SRV, "cat", "/proc/net/netstat"), check=True, capture_output=True,
+                         text=True).stdout.splitlines()
+    got = {}
+    for names, values in zip(out[0::2], out[1::2]):
+        if names.startswith("TcpExt:"):
+            got = dict(zip(names.split()[1:], map(int, values.split()[1:])))
+    return {k: got[k] for k in COUNTERS if got.get(k)}
+
+
+def set_sysctls(sysctls):
+    for key, value in sysctls.items():
+        subprocess.run(netns(NS_SRV, "sysctl", "-qw", "%s=%s" % (key, value)), check=True)
+    got = {}
+    for key in sysctls:
+        out = subprocess.run(netns(NS_SRV, "sysctl", "-n", key), check=True, capture_output=True, text=True)
+        got[key] = int(out.stdout.strip())
+    if got != {k: int(v) for k, v in sysctls.items()}:
+        raise RuntimeError("sysctls not applied: %r" % got)
+    return got
+
+
+def record(name, out_dir, work_dir):
+    sc = SCENARIOS[name]
+    work = os.path.join(work_dir, name)
+    os.makedirs(work, exist_ok=True)
+    client_log, server_log = os.path.join(work, "client.jsonl"), os.path.join(work, "server.jsonl")
+    ctl = os.path.join(work, "ctl.sock")
+    tmp_pcap = os.path.join(work, name + ".pcap")
+    for p in (client_log, server_log, tmp_pcap):
+        if os.path.exists(p):
+            os.unlink(p)
+    sysctls = set_sysctls(sc["sysctls"])
+    iface = sc.get("iface", "rstd-s")
+    procs = []
+    try:
+        trace_start()
+        tcpdump = subprocess.Popen(
+            netns(NS_SRV, "tcpdump", "-i", iface, "-s", str(SNAPLEN), "--immediate-mode", "-U", "-Z", "root",
+                  "-w", tmp_pcap, *sc.get("tcpdump", [])),
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        procs.append(tcpdump)
+        wait_line(tcpdump.stderr, "listening on", 10)
+        server = subprocess.Popen(
+            netns(NS_SRV, PY, os.path.join(HERE, "server.py"), *sc["server"], "--log", server_log, "--ctl", ctl),
+            stdout=subprocess.PIPE, text=True)
+        procs.append(server)
+        wait_line(server.stdout, "READY", 10)
+        t0 = time.monotonic()
+        subprocess.run(netns(NS_CLI, PY, os.path.join(HERE, "client.py"), *sc["client"], "--log", client_log,
+                             "--ctl", ctl), check=True, timeout=50)
+        client_seconds = time.monotonic() - t0
+        counters = server_counters()
+        time.sleep(0.5)  # let closing handshakes finish
+        server.send_signal(signal.SIGTERM)
+        server.wait(10)
+        time.sleep(0.2)
+        trace_text = trace_stop()
+        tcpdump.send_signal(signal.SIGINT)
+        tcpdump.wait(10)
+        tcpdump_err = tcpdump.stderr.read()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if os.path.isdir(INSTANCE):
+            tw("tracing_on", "0")
+    with open(os.path.join(work, "trace.txt"), "w") as f:
+        f.write(trace_text)
+    m = re.search(r"(\d+) packets? dropped by kernel", tcpdump_err)
+    kernel_drops = int(m.group(1)) if m else None
+    problems = []
+    if kernel_drops:
+        problems.append("%s: tcpdump reports %d packets dropped by kernel" % (name, kernel_drops))
+    m1 = re.search(r"(\d+) packets? captured", tcpdump_err)
+    m2 = re.search(r"(\d+) packets? received by filter", tcpdump_err)
+    if not (m1 and m2) or m1.group(1) != m2.group(1):
+        problems.append("%s: tcpdump did not write every packet it received: %r" % (name, tcpdump_err))
+
+    conns = [r for r in read_jsonl(client_log) if r.get("ev") == "conn"]
+    server_events = read_jsonl(server_log)
+    events = parse_trace(trace_text)
+    result = analyze(name, sc, conns, server_events, events)
+
+    write_csv(os.path.join(work, name + ".client.csv"),
+              ["client_ip", "client_port", "server_ip", "server_port", "result"],
+              [(c["client_ip"], c["client_port"], c["server_ip"], c["server_port"], c["result"])
+               for c in sorted(conns, key=lambda c: c["t_start"])])
+    expected = sorted(result["expected"], key=lambda k: (k[1], k[0]))
+    write_csv(os.path.join(work, name + ".expected.csv"),
+              ["client_ip", "client_port", "server_ip", "server_port"], expected)
+    final_pcap = tmp_pcap
+
+    # Wire check (information only; the expected file is already written).
+    wire = pcapcheck.signature_flows(final_pcap, set(sc["ports"]))
+    missing = sorted(set(expected) - wire)
+    extra = sorted(wire - set(expected))
+    for k in extra:
+        problems.append("%s: %s shows SYN/SYN-ACK/ACK/RST(seq=ISN+1, no ACK) on the wire but is not an "
+                        "expected incident" % (name, k))
+    for k in missing:
+        problems.append("%s: expected incident %s has no SYN/SYN-ACK/ACK/RST(seq=ISN+1, no ACK) on the wire"
+                        % (name, k))
+    for p in problems:
+        loud(p)
+    result["disagreements"].extend(problems)
+    info = pcapcheck.summary(final_pcap)
+    delays = pcapcheck.handshake_ack_delays(final_pcap, set(sc["ports"]))
+    ms = sorted(d * 1000 for d, _ in delays.values())
+    ack_delay = dict(flows=len(ms), with_data=sum(1 for _, data in delays.values() if data),
+                     min_ms=round(ms[0], 3) if ms else None, median_ms=round(ms[len(ms) // 2], 3) if ms else None,
+                     max_ms=round(ms[-1], 3) if ms else None)
+    summary = dict(
+        name=name, summary=sc["summary"], sysctls=sysctls, iface=iface, tcpdump_args=sc.get("tcpdump", []),
+        snaplen=SNAPLEN, linktype=info["linktype"], precision=info["precision"], packets=info["packets"],
+        bytes=os.path.getsize(final_pcap), kernel_drops=kernel_drops, client_seconds=round(client_seconds, 1),
+        connections=len(conns), results=dict(collections.Counter(c["result"] for c in conns)),
+        incidents=len(expected), server_counters=counters, ack_delay=ack_delay,
+        wire_signature_not_expected=[list(k) for k in extra],
+        wire_missing=[list(k) for k in missing], **result["stats"])
+    summary["churns"] = sum(e.get("churns", 0) for e in server_events if e.get("ev") == "churn_done")
+    with open(os.path.join(work_dir, "summary-%s.json" % name), "w") as f:
+        json.dump(summary, f, indent=1, sort_keys=True)
+    # Publish the capture, its two CSVs and its README section together.
+    for suffix in (".pcap", ".client.csv", ".expected.csv"):
+        os.replace(os.path.join(work, name + suffix), os.path.join(out_dir, name + suffix))
+    readme(out_dir, work_dir)
+    print_summary(summary)
+    return result["disagreements"]
+
+
+def write_csv(path, header, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+
+
+# ---------------------------------------------------------------- analysis
+
+OURS = {SRV4, SRV6, CLI4, CLI6}
+NO_CONNECTION_STATES = {"UNKNOWN", "TCP_LISTEN", "TCP_NEW_SYN_RECV"}
+
+
+def conn_key(c):
+    return (c["client_ip"], c["client_port"], c["server_ip"], c["server_port"])
+
+
+def latest_before(cands, ts):
+    """The connection on a 4-tuple that most recently started before ts."""
+    best = None
+    for c in cands:
+        if c["t_start"] <= ts + 0.001 and (best is None or c["t_start"] > best["t_start"]):
+            best = c
+    return best
+
+
+def analyze(name, sc, conns, server_events, events):
+    ports = set(sc["ports"])
+    tids = {c["tid"] for c in conns}
+    by_key = collections.defaultdict(list)
+    for c in conns:
+        c.update(active=[], noconn=[], socket_reply=[], client_sent=[], rx=0, accepted=False)
+        by_key[conn_key(c)].append(c)
+    by_cookie = {c["cookie"]: c for c in conns if "cookie" in c}
+
+    for e in server_events:
+        if e.get("ev") == "accept":
+            c = latest_before(by_key.get((e["peer_ip"], e["peer_port"], e["local_ip"], e["server_port"]), []), e["t"])
+            if c:
+                c["accepted"] = True
+
+    for e in events:
+        if e["event"] == "tcp_receive_reset" and e["cookie"] in by_cookie:
+            by_cookie[e["cookie"]].setdefault("rx_ts", e["ts"])
+
+    histogram = collections.Counter()
+    attribution = collections.Counter()
+    disagreements = []
+    unattributed = []
+    deferred = []  # LISTEN replies that no thread id ties to a connection
+    for e in events:
+        if e["event"] == "tcp_receive_reset":
+            c = by_cookie.get(e["cookie"])
+            if c:
+                c["rx"] += 1
+            continue
+        (sip, sport), (dip, dport) = e["src"], e["dest"]
+        kind = "active" if not e["skb"] else ("no-connection reply" if e["state"] in NO_CONNECTION_STATES
+                                                else "reply from socket")
+        if dport == 0:  # LISTEN socket: the event carries the listener's address only
+            if sport not in ports and e["pid"] not in tids:
+                continue  # someone else's listener
+            side = "server"
+        elif sip in (SRV4, SRV6):
+            side = "server"
+        elif sip in (CLI4, CLI6):
+            side = "client"
+        else:
+            continue  # another namespace's traffic
+        histogram[(side, kind, e["state"], e["reason"])] += 1
+        if side == "client":
+            c = latest_before(by_key.get((sip, sport, dip, dport), []), e["ts"])
+            if c:
+                c["client_sent"].append(e)
+            continue
+        if dport != 0:
+            c = latest_before(by_key.get((dip, dport, sip, sport), []), e["ts"])
+            how = "4-tuple"
+        else:
+            c, how = by_thread(e, conns)
+            if c is None:
+                deferred.append((e, kind))
+                continue
+        if c is None:
+            unattributed.append(e)
+            continue
+        attribution[how] += 1
+        {"active": c["active"], "no-connection reply": c["noconn"],
+         "reply from socket": c["socket_reply"]}[kind].append(e)
+        if how == "pid+time" and not in_reset_window(e, c):
+            disagreements.append("%s: %s tied by thread id to %s, outside that connection's send-to-RST "
+                                 "window" % (name, e["line"], conn_key(c)))
+    for e, kind, c in by_time(deferred, conns):
+        if c is None:
+            unattributed.append(e)
+            continue
+        attribution["time"] += 1
+        {"active": c["active"], "no-connection reply": c["noconn"],
+         "reply from socket": c["socket_reply"]}[kind].append(e)
+
+    expected = []
+    labels = collections.Counter()
+    for c in sorted(conns, key=lambda c: c["t_start"]):
+        key = conn_key(c)
+        reset = c["result"] == "reset_after_connect"
+        incident = reset and bool(c["noconn"]) and not c["active"] and not c["accepted"]
+        c["incident"] = incident
+        if incident:
+            expected.append(key)
+        labels[label(c)] += 1
+        desc = "%s %s result=%s" % (c["kind"], key, c["result"])
+        if reset and not (c["noconn"] or c["active"] or c["socket_reply"]):
+            disagreements.append("%s: client saw a reset but the server kernel sent none for it" % desc)
+        if reset and c["rx"] == 0:
+            disagreements.append("%s: client saw a reset but its kernel logged no tcp_receive_reset" % desc)
+        if c["noconn"] and c["result"] not in ("reset_after_connect", "refused"):
+            disagreements.append("%s: server kernel sent a no-connection reset, client saw %s"
+                                 % (desc, c["result"]))
+        if c["noconn"] and (c["active"] or c["accepted"]) and c["result"] != "refused":
+            disagreements.append("%s: no-connection reset AND (active abort=%d, accepted=%s)"
+                                 % (desc, len(c["active"]), c["accepted"]))
+    for e in unattributed:
+        disagreements.append("%s: kernel reset not attributable to any client connection: %s" % (name, e["line"]))
+    seen = collections.Counter(expected)
+    for k, n in seen.items():
+        if n > 1:
+            disagreements.append("%s: 4-tuple %s is an incident %d times" % (name, k, n))
+    for d in disagreements:
+        loud(d)
+    stats = dict(
+        reset_events=[dict(side=s, kind=k, state=st, reason=r, count=n)
+                      for (s, k, st, r), n in sorted(histogram.items())],
+        attribution=dict(attribution), labels=dict(labels), disagreements=disagreements,
+        accepted=sum(1 for c in conns if c["accepted"]))
+    return dict(expected=expected, stats=stats, disagreements=disagreements)
+
+
+def by_thread(e, conns):
+    """A LISTEN socket's reply carries no client address. It is generated in softirq
+    context, normally inside the client thread's own send() of the ACK, so the event's
+    pid is that thread: tie it to that thread's connection alive at that moment."""
+    ts = e["ts"]
+    cands = [c for c in conns if c["tid"] == e["pid"] and c["t_start"] <= ts <= c["t_end"]]
+    if len(cands) == 1:
+        return cands[0], "pid+time"
+    return None, None
+
+
+def in_reset_window(e, c):
+    """The event lies between the client's first chance to send the ACK and the client's
+    own receipt of a RST (tcp_receive_reset), or its end if it logged none."""
+    return c.get("t_send", c["t_start"]) - 0.001 <= e["ts"] <= c.get("rx_ts", c["t_end"])
+
+
+def by_time(deferred, conns):
+    """Fallback when softirq ran elsewhere (e.g. ksoftirqd): a reply must lie between the
+    moment its client could send the ACK and that client's own receipt of a RST. Events
+    with a single candidate are tied first, which can leave single candidates for others;
+    whatever stays ambiguous is returned with None."""
+    taken = {id(c) for c in conns if c["noconn"]}
+    cands = []
+    for e, kind in deferred:
+        cands.append([c for c in conns if c["result"] == "reset_after_connect"
+                      and c["server_port"] == e["src"][1]
+                      and in_reset_window(e, c)])
+    chosen = [None] * len(deferred)
+    for _ in range(len(deferred)):
+        progress = False
+        for i, cs in enumerate(cands):
+            if chosen[i] is None:
+                left = [c for c in cs if id(c) not in taken]
+                if len(left) == 1:
+                    chosen[i] = left[0]
+                    taken.add(id(left[0]))
+                    progress = True
+        if not progress:
+            break
+    return [(e, kind, c) for (e, kind), c in zip(deferred, chosen)]
+
+
+def label(c):
+    r = c["result"]
+    if c["incident"]:
+        return "incident (no-connection reset, never accepted)"
+    if r == "reset_after_connect":
+        if c["active"] and c["accepted"]:
+            return "reset_after_connect: server application abort (RST+ACK)"
+        if c["active"]:
+            return "reset_after_connect: unaccepted connection aborted by listener close (RST+ACK)"
+        return "reset_after_connect: other"
+    if r == "response" and c["active"]:
+        return "response, then server abort (RST+ACK)"
+    if r == "response" and c["socket_reply"]:
+        return "response, then RST from the server's socket"
+    if r == "refused":
+        return "refused (no-connection RST+ACK to the SYN)" if c["noconn"] else "refused"
+    return r
+
+
+def print_summary(s):
+    print("== %s: %d bytes, %d packets, %d connections, results %s, incidents %d"
+          % (s["name"], s["bytes"], s["packets"], s["connections"], s["results"], s["incidents"]))
+    for e in s["reset_events"]:
+        print("   reset events: %(side)s %(kind)s state=%(state)s reason=%(reason)s x%(count)d" % e)
+    print("   attribution: %s; labels: %s" % (s["attribution"], s["labels"]))
+    print("   server TcpExt counters: %s" % s["server_counters"])
+    if s["wire_signature_not_expected"]:
+        print("   wire shape without incident: %s" % s["wire_signature_not_expected"])
+
+
+# ---------------------------------------------------------------- README
+
+
+def readme(out_dir, work_dir):
+    path = os.path.join(out_dir, "README.md")
+    old = open(path).read() if os.path.exists(path) else ""
+    sections = {}
+    for name in ORDER:
+        m = re.search(r"<!-- capture:%s -->\n.*?<!-- /capture:%s -->\n" % (re.escape(name), re.escape(name)),
+                      old, re.S)
+        if m:
+            sections[name] = m.group(0)
+        sp = os.path.join(work_dir, "summary-%s.json" % name)
+        if os.path.exists(sp):
+            with open(sp) as f:
+                sections[name] = section(json.load(f))
+    with open(path, "w") as f:
+        f.write(README_HEAD)
+        for name in ORDER:
+            if name in sections:
+                f.write(sections[name] + "\n")
+
+
+def fmt_ms(v):
+    return "%.3g" % v if v < 1 else "%.0f" % v
+
+
+LINKTYPES = {1: "EN10MB (Ethernet)", 276: "LINUX_SLL2"}
+
+
+def section(s):
+    results = ", ".join("%s %d" % (k, v) for k, v in sorted(s["results"].items(), key=lambda kv: -kv[1]))
+    sysctls = ", ".join("%s=%s" % (k.replace("net.ipv4.", ""), v) for k, v in sorted(s["sysctls"].items()))
+    lines = [
+        "<!-- capture:%s -->" % s["name"],
+        "### %s.pcap" % s["name"],
+        "",
+        s["summary"],
+        "",
+        "- Server namespace sysctls: %s." % sysctls,
+        "- Capture: `tcpdump -i %s -s %d --immediate-mode -U%s` in rstd-srv; link type %s, %s-second timestamps, "
+        "%d packets, "
+        "%d bytes." % (s["iface"], s["snaplen"], "".join(" " + a for a in s["tcpdump_args"]),
+                       LINKTYPES.get(s["linktype"], s["linktype"]), s["precision"], s["packets"], s["bytes"]),
+        "- Client view (%d attempts): %s." % (s["connections"], results),
+        "- Expected incidents: **%d**." % s["incidents"],
+    ]
+    a = s["ack_delay"]
+    if a["flows"]:
+        lines.append("- Wire: the client's handshake ACK followed the SYN-ACK after %s ms median (%s-%s ms) over "
+                     "%d handshakes; %d of those ACKs carried the request." % (
+                         fmt_ms(a["median_ms"]), fmt_ms(a["min_ms"]), fmt_ms(a["max_ms"]), a["flows"], a["with_data"]))
+    lines.append("- Wire check: %d of %d expected incidents show SYN, SYN-ACK, ACK, then RST without ACK with "
+                 "seq = SYN-ACK seq + 1; %d other flows show that shape." % (
+                     s["incidents"] - len(s["wire_missing"]), s["incidents"], len(s["wire_signature_not_expected"])))
+    if s["server_counters"]:
+        lines.append("- Server namespace TcpExt counters (non-zero): %s." % ", ".join(
+            "%s %d" % kv for kv in sorted(s["server_counters"].items())))
+    if s.get("churns"):
+        lines.append("- Listener changes made by the churner: %d." % s["churns"])
+    labels = "; ".join("%s %d" % (k, v) for k, v in sorted(s["labels"].items()))
+    lines.append("- Connections by joined view: %s." % labels)
+    ev = "; ".join("%(side)s %(kind)s %(state)s/%(reason)s x%(count)d" % e for e in s["reset_events"])
+    lines.append("- tcp_send_reset events (side, kind, state/reason): %s." % (ev or "none"))
+    if s["disagreements"]:
+        lines.append("- DISAGREEMENTS between views: %s" % "; ".join(s["disagreements"]))
+    else:
+        lines.append("- Disagreements between views: none.")
+    lines.append("<!-- /capture:%s -->" % s["name"])
+    return "\n".join(lines) + "\n"
+
+
+README_HEAD = """# Test captures
+
+Real captures made by `scripts/make-captures` on Linux: real kernel clients
+(`scripts/captures/client.py`, namespace `rstd-cli`: 10.77.0.1, fd77::1) and servers
+(`scripts/captures/server.py`, namespace `rstd-srv`: 10.77.0.2, fd77::2) joined by a veth pair,
+captured with tcpdump inside `rstd-srv`. Each capture gets fresh namespaces; they are removed on
+exit. No netem, iptables or crafted packets, except the raw-socket RST injections in
+normal-confounders. The hand-crafted edge cases (`crafted-*`) are described in
+[CRAFTED.md](CRAFTED.md).
+
+Regenerate (as root; overwrites every file listed here and this README; about one minute):
+
+    scripts/make-captures            # or: scripts/make-captures NAME...
+
+Timing differs per run, so ports and counts change, but each expected file is made in the same run
+as its capture and this README is rewritten from that run. `KEEP_WORK=1` keeps the logs and trace.
+
+## Files per capture
+
+- `NAME.pcap`: pcap, snap length 128.
+- `NAME.client.csv`: one row per connection attempt, the client program's own view, in start order:
+  `client_ip,client_port,server_ip,server_port,result`. Result: `response` (got reply bytes),
+  `reset_after_connect` (connect() succeeded, then send/recv failed with ECONNRESET or EPIPE before
+  any reply byte; also connect() itself returning ECONNRESET, which Linux does only after the
+  handshake completed), `refused`, `timeout` (connect), `client_reset` (the client aborted with
+  SO_LINGER 0, possibly after a reply), `other:ERRNO` (`other:EOF`, `other:ETIMEDOUT` for a read).
+  IPv6 in RFC 5952 form.
+- `NAME.expected.csv`: the incidents the tool must report, exactly:
+  `client_ip,client_port,server_ip,server_port`, sorted by client port; may be header only.
+
+## Expected-file rule
+
+A connection attempt is an incident iff
+
+1. the client saw `reset_after_connect`, and
+2. the kernel sent a **no-connection reset** for it: a `tcp:tcp_send_reset` event, recorded in the
+   same run, that replies to a received segment (`skbaddr` non-zero) from a LISTEN socket or from
+   no socket (state `TCP_LISTEN` or `UNKNOWN`), i.e. tcp_v4/v6_send_reset, and
+3. the server kernel did **not** actively abort that 4-tuple (`skbaddr` zero: an existing socket's
+   RST+ACK, e.g. SO_LINGER-0 close after accept, or an unaccepted connection reset when its
+   listener closes), and
+4. the server application never accepted it (its own accept log).
+
+Events without a socket carry the client's 4-tuple. A LISTEN socket's event carries only the
+listener's address (`[::]:8080`), so it is tied to a connection by its pid: the reply is generated
+in softirq inside the client thread's send() of the ACK, and that thread must be inside that
+connection's lifetime. It must also fall between the client's send and the client socket's own
+`tcp:tcp_receive_reset` (matched by socket cookie); if the pid matches no thread, that window alone
+is used, tying unique candidates first. `make-captures` prints `DISAGREEMENT` and exits 1 when the
+views contradict: a client reset with no server reset, a no-connection reset for a connection that
+did not see `reset_after_connect` (other than a refused SYN) or that was also aborted or accepted,
+an event it cannot tie to a connection, a client reset without `tcp_receive_reset`, lost packets, or
+an incident whose SYN, SYN-ACK, ACK, RST-without-ACK with seq = SYN-ACK seq + 1 is not in the
+capture (or a flow with that shape that is not an incident). Neither the tool nor Swift code is used.
+
+## Captures
+
+"""
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["record", "readme", "list"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("--out", default=".")
+    p.add_argument("--work", default="/tmp")
+    a = p.parse_args()
+    # SIGTERM (from make-captures' trap or timeout) unwinds like an exception, so the
+    # finally blocks stop tcpdump and the server and tracing is switched off.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if a.command == "list":
+        print("\n".join(ORDER))
+        return 0
+    if a.command == "readme":
+        readme(a.out, a.work)
+        return 0
+    if a.name not in SCENARIOS:
+        print("unknown capture %r; known: %s" % (a.name, " ".join(ORDER)), file=sys.stderr)
+        return 2
+    disagreements = record(a.name, a.out, a.work)
+    return 1 if disagreements else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

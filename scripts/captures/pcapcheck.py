@@ -1,0 +1,114 @@
+"""Minimal pcap reader, used only to *check* a finished capture (never to make the
+expected files): does each expected incident show SYN, SYN-ACK, ACK and then a RST
+without ACK whose seq is the SYN-ACK's seq + 1, and which other flows show that
+same shape? Handles pcap (micro/nano), EN10MB and LINUX_SLL2, IPv4 and IPv6.
+"""
+
+import ipaddress
+import struct
+
+LINKTYPE_ETHERNET = 1
+LINKTYPE_LINUX_SLL2 = 276
+
+
+def read_pcap(path):
+    """Returns (linktype, snaplen, precision, [(ts, caplen, wirelen, bytes)])."""
+    with open(path, "rb") as f:
+        data = f.read()
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        endian = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        endian = ">"
+    else:
+        raise ValueError("%s: not a pcap file" % path)
+    nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+    _, _, _, _, snaplen, linktype = struct.unpack(endian + "HHiIII", data[4:24])
+    off, pkts = 24, []
+    while off + 16 <= len(data):
+        sec, frac, caplen, wirelen = struct.unpack(endian + "IIII", data[off:off + 16])
+        pkts.append((sec + frac / (1e9 if nano else 1e6), caplen, wirelen, data[off + 16:off + 16 + caplen]))
+        off += 16 + caplen
+    return linktype & 0xFFFF, snaplen, "nano" if nano else "micro", pkts
+
+
+def tcp_segments(path):
+    """Yields (ts, src, sport, dst, dport, seq, ack, flags, payload_len) for every TCP
+    segment; payload_len comes from the IP length fields, so it survives the snap length."""
+    linktype, _, _, pkts = read_pcap(path)
+    for ts, _, _, b in pkts:
+        if linktype == LINKTYPE_ETHERNET:
+            etype, off = struct.unpack("!H", b[12:14])[0], 14
+            while etype in (0x8100, 0x88A8):
+                etype, off = struct.unpack("!H", b[off + 2:off + 4])[0], off + 4
+        elif linktype == LINKTYPE_LINUX_SLL2:
+            etype, off = struct.unpack("!H", b[0:2])[0], 20
+        else:
+            raise ValueError("unsupported link type %d" % linktype)
+        if etype == 0x0800 and len(b) >= off + 20:
+            ihl = (b[off] & 15) * 4
+            if b[off + 9] != 6:
+                continue
+            src, dst = ipaddress.ip_address(b[off + 12:off + 16]), ipaddress.ip_address(b[off + 16:off + 20])
+            t = off + ihl
+            tcp_len = struct.unpack("!H", b[off + 2:off + 4])[0] - ihl
+        elif etype == 0x86DD and len(b) >= off + 40:
+            if b[off + 6] != 6:
+                continue
+            src, dst = ipaddress.ip_address(b[off + 8:off + 24]), ipaddress.ip_address(b[off + 24:off + 40])
+            t = off + 40
+            tcp_len = struct.unpack("!H", b[off + 4:off + 6])[0]
+        else:
+            continue
+        if len(b) < t + 14:
+            continue
+        sport, dport, seq, ack, doff, flags = struct.unpack("!HHIIBB", b[t:t + 14])
+        yield ts, str(src), sport, str(dst), dport, seq, ack, flags, tcp_len - (doff >> 4) * 4
+
+
+def signature_flows(path, server_ports):
+    """Client 4-tuples (client_ip, client_port, server_ip, server_port) whose server sent
+    a RST without ACK with seq == SYN-ACK seq + 1 after a SYN-ACK and a client ACK."""
+    synack = {}
+    acked = set()
+    hits = set()
+    for _, src, sport, dst, dport, seq, ack, flags, _ in tcp_segments(path):
+        syn, rst, ackf = flags & 0x02, flags & 0x04, flags & 0x10
+        if sport in server_ports:
+            key = (dst, dport, src, sport)
+            if syn and ackf:
+                synack[key] = seq
+            elif rst and not ackf and key in synack and key in acked and seq == (synack[key] + 1) & 0xFFFFFFFF:
+                hits.add(key)
+        elif dport in server_ports:
+            key = (src, sport, dst, dport)
+            if syn and not ackf:
+                acked.discard(key)
+                synack.pop(key, None)
+            elif ackf and not syn and key in synack and ack == (synack[key] + 1) & 0xFFFFFFFF:
+                acked.add(key)
+    return hits
+
+
+def summary(path):
+    linktype, snaplen, precision, pkts = read_pcap(path)
+    return dict(linktype=linktype, snaplen=snaplen, precision=precision, packets=len(pkts))
+
+
+def handshake_ack_delays(path, server_ports):
+    """Per flow: seconds from the (first) SYN-ACK to the client's first ACK of it, and
+    whether that ACK carried data (the request piggybacked on the handshake ACK)."""
+    synack = {}
+    out = {}
+    for ts, src, sport, dst, dport, seq, ack, flags, plen in tcp_segments(path):
+        syn, ackf = flags & 0x02, flags & 0x10
+        if sport in server_ports and syn and ackf:
+            synack.setdefault((dst, dport, src, sport), (ts, seq))
+        elif dport in server_ports:
+            key = (src, sport, dst, dport)
+            if syn and not ackf:
+                synack.pop(key, None)
+                out.pop(key, None)
+            elif ackf and key in synack and key not in out and ack == (synack[key][1] + 1) & 0xFFFFFFFF:
+                out[key] = (ts - synack[key][0], plen > 0)
+    return out
