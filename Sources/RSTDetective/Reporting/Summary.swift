@@ -51,8 +51,9 @@ public enum Summary {
         let outcomes = Outcome.allCases.filter { report.count(of: $0) > 0 }
             .map { "\(report.count(of: $0)) \($0.name.replacingUnderscores)" }
         lines.append(
-            "\(report.connectionAttempts) connection attempts, \(report.handshakesCompleted) completed handshakes"
-                + (outcomes.isEmpty ? "" : ": " + outcomes.joined(separator: ", ")))
+            "\(report.connectionAttempts) connection attempts"
+                + (outcomes.isEmpty ? "" : ": " + outcomes.joined(separator: ", "))
+                + "; \(report.handshakesCompleted) handshakes completed")
         var incidentLine = "incidents (SYN, SYN-ACK, ACK, then a server RST answering that ACK): \(report.incidents)"
         if report.handshakesCompleted > 0 {
             incidentLine +=
