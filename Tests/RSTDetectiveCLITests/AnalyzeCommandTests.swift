@@ -169,11 +169,16 @@ enum Binary {
             offset += 16 + capturedLength
         }
         input.fileHandleForWriting.write(capture.prefix(offset))
+        // availableData blocks; if no row ever comes, ending the process after 10 s ends the wait.
+        let watchdog = DispatchWorkItem { process.terminate() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 10, execute: watchdog)
         var received = Data()
-        let deadline = Date().addingTimeInterval(10)
-        while received.split(separator: UInt8(ascii: "\n")).count < 2, Date() < deadline {
-            received += output.fileHandleForReading.availableData
+        while received.split(separator: UInt8(ascii: "\n")).count < 2 {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            received += chunk
         }
+        watchdog.cancel()
         #expect(String(decoding: received, as: UTF8.self).contains(",10.1.0.1,40001,10.1.0.2,8080,"))
         input.fileHandleForWriting.write(capture.dropFirst(offset))
         try input.fileHandleForWriting.close()
