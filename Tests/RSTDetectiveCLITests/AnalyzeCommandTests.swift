@@ -160,7 +160,7 @@ enum Binary {
         process.standardInput = input
         process.standardOutput = output
         try process.run()
-        defer { process.terminate() }
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         // The first incident's RST is the 6th record: header (24 bytes) and records of 16 + caplen bytes.
         var offset = 24
         for _ in 0..<6 {
@@ -169,8 +169,10 @@ enum Binary {
             offset += 16 + capturedLength
         }
         input.fileHandleForWriting.write(capture.prefix(offset))
-        // availableData blocks; if no row ever comes, ending the process after 10 s ends the wait.
-        let watchdog = DispatchWorkItem { process.terminate() }
+        // availableData blocks; if no row ever comes, killing the process after 10 s ends the wait. (SIGKILL,
+        // because a child of the test runner may inherit a mask that blocks SIGTERM.)
+        let processIdentifier = process.processIdentifier
+        let watchdog = DispatchWorkItem { kill(processIdentifier, SIGKILL) }
         DispatchQueue.global().asyncAfter(deadline: .now() + 10, execute: watchdog)
         var received = Data()
         while received.split(separator: UInt8(ascii: "\n")).count < 2 {

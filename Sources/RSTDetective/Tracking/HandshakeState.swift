@@ -29,7 +29,13 @@ struct HandshakeState {
     var clientISN: UInt32
     /// Payload of the SYN (TCP Fast Open data), which a SYN-ACK or a refusal may acknowledge too.
     var synPayloadBytes: UInt32
+    /// One past the last sequence number the client has been seen to use: a client RST is believed only
+    /// at or below it.
+    var clientNextSequence: UInt32
     var serverISN: UInt32 = 0
+    /// A second server ISN, when another SYN-ACK with a new sequence number answered the same SYN (a
+    /// retransmitted SYN answered by another listener, or a syncookie); the client's ACK decides which.
+    var alternateServerISN: UInt32?
     /// Payload bytes of the segment that completed the handshake (0 for a pure ACK).
     var ackPayloadBytes: UInt32 = 0
     var synRetransmits: UInt16 = 0
@@ -37,7 +43,9 @@ struct HandshakeState {
     var synTimeNanos: Int64
     var synAckTimeNanos: Int64 = 0
     var ackTimeNanos: Int64 = 0
-    /// Capture time at which the current phase runs out.
+    /// Capture time at which the current phase runs out: the handshake timeout after the last SYN or
+    /// SYN-ACK (an inactivity timeout, so that a client still retransmitting is not given up on), or the
+    /// maximum delay after the handshake ACK.
     var deadlineNanos: Int64
     var history = History()
 
@@ -47,6 +55,7 @@ struct HandshakeState {
         self.isIPv6 = syn.isIPv6
         self.clientISN = syn.sequenceNumber
         self.synPayloadBytes = UInt32(clamping: syn.payloadLength)
+        self.clientNextSequence = syn.sequenceNumber &+ 1 &+ UInt32(clamping: syn.payloadLength)
         self.synTimeNanos = syn.timestampNanos
         self.deadlineNanos = syn.timestampNanos &+ handshakeTimeoutNanos
         history.record(syn.flags, hasPayload: syn.payloadLength > 0, fromClient: true)
@@ -75,20 +84,43 @@ struct HandshakeState {
         history.record(flags, hasPayload: segment.payloadLength > 0, fromClient: fromClient)
         if fromClient {
             if flags.contains(.rst) {
-                return .settled(phase == .established ? .clientReset : .abandoned)
+                // RFC 9293 §3.10.7.4: a RST outside what the client has sent is not this connection's.
+                guard isWithinClientSequence(segment.sequenceNumber) else {
+                    counters.ignoredResets += 1
+                    return .unchanged
+                }
+                switch phase {
+                case .synSent: return .settled(.unanswered)
+                case .synAckReceived: return .settled(.abandoned)
+                case .established: return .settled(.clientReset)
+                }
             }
             if flags.contains(.syn) {
                 guard !flags.contains(.ack) else { return .unchanged }
                 guard segment.sequenceNumber == clientISN else { return .restarted }
                 synRetransmits &+= 1
                 counters.synRetransmits += 1
+                if phase != .established { deadlineNanos = now &+ configuration.handshakeTimeoutNanos }
                 return .unchanged
             }
-            if flags.contains(.ack), phase == .synAckReceived, segment.acknowledgmentNumber == serverISN &+ 1 {
-                phase = .established
-                ackTimeNanos = now
-                ackPayloadBytes = UInt32(clamping: segment.payloadLength)
-                deadlineNanos = now &+ configuration.maximumDelayNanos
+            if isWithinClientSequence(segment.sequenceNumber) {
+                let end =
+                    segment.sequenceNumber &+ UInt32(clamping: segment.payloadLength)
+                    &+ (flags.contains(.fin) ? 1 : 0)
+                if Int32(bitPattern: end &- clientNextSequence) > 0 { clientNextSequence = end }
+            }
+            if flags.contains(.ack), phase == .synAckReceived {
+                if segment.acknowledgmentNumber != serverISN &+ 1, let alternate = alternateServerISN,
+                    segment.acknowledgmentNumber == alternate &+ 1
+                {
+                    serverISN = alternate
+                }
+                if segment.acknowledgmentNumber == serverISN &+ 1 {
+                    phase = .established
+                    ackTimeNanos = now
+                    ackPayloadBytes = UInt32(clamping: segment.payloadLength)
+                    deadlineNanos = now &+ configuration.maximumDelayNanos
+                }
             }
             return .unchanged
         }
@@ -107,15 +139,26 @@ struct HandshakeState {
         }
         if flags.contains(.syn) {
             guard flags.contains(.ack), acknowledgesSYN(segment.acknowledgmentNumber) else { return .unchanged }
-            if phase == .synSent {
+            let sequence = segment.sequenceNumber
+            switch phase {
+            case .synSent:
                 phase = .synAckReceived
-                serverISN = segment.sequenceNumber
+                serverISN = sequence
                 synAckTimeNanos = now
                 deadlineNanos = now &+ configuration.handshakeTimeoutNanos
-            } else if segment.sequenceNumber == serverISN {
+            case .synAckReceived:
+                if sequence != serverISN, sequence != alternateServerISN {
+                    alternateServerISN = sequence
+                } else {
+                    synAckRetransmits &+= 1
+                    counters.synAckRetransmits += 1
+                }
+                deadlineNanos = now &+ configuration.handshakeTimeoutNanos
+            case .established:
+                guard sequence == serverISN else { return .unchanged }
                 synAckRetransmits &+= 1
                 counters.synAckRetransmits += 1
-                if phase == .established { synAckRetransmittedAfterAck = true }
+                synAckRetransmittedAfterAck = true
             }
             return .unchanged
         }
@@ -129,5 +172,11 @@ struct HandshakeState {
     /// Fast Open data the server accepted, plus the data too (RFC 7413 §4.2).
     private func acknowledgesSYN(_ acknowledgment: UInt32) -> Bool {
         acknowledgment == clientISN &+ 1 || acknowledgment == clientISN &+ 1 &+ synPayloadBytes
+    }
+
+    /// Whether `sequence` lies in [client ISN + 1, the client's next sequence number], modulo 2^32.
+    private func isWithinClientSequence(_ sequence: UInt32) -> Bool {
+        let first = clientISN &+ 1
+        return sequence &- first <= clientNextSequence &- first
     }
 }

@@ -13,10 +13,10 @@ public enum Outcome: UInt8, CaseIterable, Sendable {
     case abortedAfterHandshake
     /// The server answered the SYN with RST+ACK acknowledging it.
     case refused
-    /// No SYN-ACK came within the handshake timeout.
+    /// No SYN-ACK came: the handshake timeout passed after the client's last SYN, or the client reset.
     case unanswered
-    /// A SYN-ACK came but the client neither acknowledged it within the handshake timeout nor completed
-    /// the handshake before resetting.
+    /// A SYN-ACK came but the client did not acknowledge it: the handshake timeout passed after the last
+    /// SYN-ACK, or the client reset.
     case abandoned
     /// The client reset the connection after its handshake ACK, before the outcome was settled.
     case clientReset

@@ -178,6 +178,48 @@ struct Conversation {
         #expect(declined.finish() == [.completed])
     }
 
+    /// A client RST whose sequence number the client never used (a stale RST of an older connection) is
+    /// not the client giving up.
+    @Test func aClientResetOutsideItsSequenceIsIgnored() {
+        var conversation = Conversation()
+        conversation.handshake(payload: 10)
+        conversation.client(250, .rst, seq: 999_999)
+        conversation.server(300, .rst, seq: 5001)
+        #expect(conversation.finish() == [.resetAfterHandshake])
+        #expect(conversation.tracker.counters.ignoredResets == 1)
+        var inWindow = Conversation()
+        inWindow.handshake(payload: 10)
+        inWindow.client(250, .rst, seq: 111)
+        #expect(inWindow.finish() == [.clientReset])
+    }
+
+    /// A retransmitted SYN answered with a new server ISN: the client's ACK picks the SYN-ACK it answers.
+    @Test func theClientsAckChoosesBetweenTwoServerISNs() {
+        var conversation = Conversation()
+        conversation.client(0, .syn, seq: 100)
+        conversation.server(100, [.syn, .ack], seq: 5000, ack: 101)
+        conversation.client(1_000_000, .syn, seq: 100)
+        conversation.server(1_000_100, [.syn, .ack], seq: 7000, ack: 101)
+        conversation.client(1_000_200, .ack, seq: 101, ack: 7001)
+        conversation.server(1_000_300, .rst, seq: 7001)
+        #expect(conversation.finish() == [.resetAfterHandshake])
+        #expect(conversation.collector.records.first?.serverISN == 7000)
+    }
+
+    /// Linux retransmits a SYN at 1, 3, 7, 15, 31 and 63 s: the timeout runs from the last one, so the
+    /// attempt stays one attempt.
+    @Test func synRetransmissionsKeepTheAttemptOpen() {
+        var conversation = Conversation()
+        for second: Int64 in [0, 1, 3, 7, 15, 31, 63] {
+            conversation.client(second * 1_000_000, .syn, seq: 100)
+        }
+        conversation.server(63_000_100, [.syn, .ack], seq: 5000, ack: 101)
+        conversation.client(63_000_200, .ack, seq: 101, ack: 5001)
+        conversation.server(63_000_300, .rst, seq: 5001)
+        #expect(conversation.finish() == [.resetAfterHandshake])
+        #expect(conversation.collector.records.first?.synRetransmits == 6)
+    }
+
     @Test func aFullTableCountsSYNsItCannotTrack() {
         var tracker = HandshakeTracker(configuration: .init(maximumFlows: 2), seed: 1)
         var collector = Collector()
