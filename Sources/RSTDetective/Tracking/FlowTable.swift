@@ -99,6 +99,9 @@ struct FlowTable<Value> {
     /// Whether the next insert doubles the table.
     var isAtGrowthThreshold: Bool { count + 1 > slots.count / 2 && slots.count < maximumCapacity }
 
+    /// Whether the table holds `maximumCount` entries.
+    var isFull: Bool { count >= maximumCount }
+
     /// The key in an occupied slot.
     func key(at index: Int) -> FlowKey { slots[index]!.key }
 
@@ -114,7 +117,9 @@ struct FlowTable<Value> {
     /// Whether `index` holds an entry.
     func isOccupied(_ index: Int) -> Bool { slots[index] != nil }
 
-    private mutating func grow() {
+    /// Doubles the slots, unless the table is at its largest.
+    mutating func grow() {
+        guard slots.count < maximumCapacity else { return }
         let old = slots
         slots = Array(repeating: nil, count: old.count * 2)
         mask = slots.count - 1

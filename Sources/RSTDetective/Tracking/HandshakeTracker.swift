@@ -31,6 +31,8 @@ public struct HandshakeTracker {
     public private(set) var clockNanos = Int64.min
     private var table: FlowTable<HandshakeState>
     private var sweepCursor = 0
+    /// Capture time before which a full table is not swept again.
+    private var nextFullSweepNanos = Int64.min
 
     /// - Parameters:
     ///   - configuration: Delays and limits.
@@ -81,8 +83,15 @@ public struct HandshakeTracker {
             let state = HandshakeState(
                 syn: segment, clientIsLower: sourceIsLower, handshakeTimeoutNanos: configuration.handshakeTimeoutNanos)
             if table.isAtGrowthThreshold {
-                // Reclaim expired attempts first, so the table grows only for handshakes really open.
+                // Reclaim expired attempts first, so that the table grows only for handshakes really open;
+                // grow anyway if it stays over three eighths full, so that full sweeps stay rare.
                 sweep(slots: table.capacity, observer: &observer)
+                if table.count > table.capacity * 3 / 8 { table.grow() }
+            } else if table.isFull, clockNanos >= nextFullSweepNanos {
+                // At its largest and full: reclaim expired attempts before refusing, at most once a second
+                // of capture time, so that a SYN flood cannot make every SYN scan the table.
+                sweep(slots: table.capacity, observer: &observer)
+                nextFullSweepNanos = clockNanos &+ 1_000_000_000
             }
             if table.insert(key, state) == nil {
                 counters.untrackedSYNs += 1

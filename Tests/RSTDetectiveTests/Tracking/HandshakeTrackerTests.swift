@@ -234,6 +234,21 @@ struct Conversation {
         #expect(tracker.counters.untrackedSYNs == 3)
     }
 
+    /// A full table reclaims expired attempts before it refuses a SYN.
+    @Test func aFullTableSweepsBeforeRefusing() {
+        var tracker = HandshakeTracker(configuration: .init(handshakeTimeoutNanos: 1_000, maximumFlows: 1), seed: 3)
+        var collector = Collector()
+        for (index, time) in [Int64(0), 5_000].enumerated() {
+            let syn = TCPSegment(
+                timestampNanos: time, source: IPAddress(ipv4: 1), destination: IPAddress(ipv4: 2),
+                sourcePort: UInt16(index + 1), destinationPort: 80, isIPv6: false, sequenceNumber: 1,
+                acknowledgmentNumber: 0, flags: .syn, window: 0, payloadLength: 0)
+            tracker.process(syn, observer: &collector)
+        }
+        #expect(tracker.counters.untrackedSYNs == 0)
+        #expect(collector.outcomes == [.unanswered])
+    }
+
     /// Attempts nobody speaks on again are settled by the sweep as capture time passes, so memory follows
     /// the open handshakes.
     @Test func expiredAttemptsLeaveTheTableWithoutFurtherPackets() {
