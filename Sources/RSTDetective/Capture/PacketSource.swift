@@ -18,6 +18,8 @@ import Glibc
     /// Records the filter rejected.
     public private(set) var recordsFiltered = 0
 
+    private static var timestampSecondsLimit: Int64 { 1 << 32 }
+
     private let handle: OpaquePointer
     private var program: bpf_program
     private let hasFilter: Bool
@@ -104,8 +106,12 @@ import Glibc
             let timestamp = unsafe header.pointee.ts
             unsafe currentData = data
             currentLength = unsafe Int(header.pointee.caplen)
+            // pcapng timestamps can name any second; clamping to ±2^32 s (1834 to 2106) keeps every
+            // difference and deadline of two timestamps far from Int64's limits.
+            let seconds = min(max(Int64(timestamp.tv_sec), -Self.timestampSecondsLimit), Self.timestampSecondsLimit)
+            let nanos = min(max(Int64(timestamp.tv_usec), 0), 999_999_999)
             return PacketInfo(
-                timestampNanos: Int64(timestamp.tv_sec) &* 1_000_000_000 &+ Int64(timestamp.tv_usec),
+                timestampNanos: seconds * 1_000_000_000 + nanos,
                 capturedLength: currentLength,
                 wireLength: unsafe Int(header.pointee.len))
         }
