@@ -98,7 +98,8 @@ struct AnalyzeCommand: ParsableCommand {
                 maximumFlows: maximumFlows),
             filter: filter,
             bucketModel: ReusePortBucket(listeners: listeners))
-        let result = Analyzer.run(paths: captures, options: options, logger: logger) { incident in
+        let stop = SignalHandling.install()
+        let result = Analyzer.run(paths: captures, options: options, logger: logger, stop: stop) { incident in
             for stream in streams {
                 stream.writeRecord(incident.csvFields)
                 // On standard output, each incident is visible at once to a reader of the pipe.

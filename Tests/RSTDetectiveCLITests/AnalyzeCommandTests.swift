@@ -25,9 +25,9 @@ enum Binary {
         var standardError: String
     }
 
-    static func run(_ arguments: [String], standardInput: String? = nil) throws -> Run {
+    static func run(_ arguments: [String], standardInput: String? = nil, executable: String? = nil) throws -> Run {
         let process = Process()
-        process.executableURL = url
+        process.executableURL = executable.map { URL(fileURLWithPath: $0) } ?? url
         process.arguments = arguments
         let output = Pipe()
         let error = Pipe()
@@ -188,5 +188,85 @@ enum Binary {
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         #expect(received.split(separator: UInt8(ascii: "\n")).count == 3)
+    }
+}
+
+@Suite struct InterruptionAndManyFilesTests {
+    /// Record boundaries of a little-endian classic pcap: the offset after each record.
+    static func recordEnds(_ capture: Data) -> [Int] {
+        var ends: [Int] = []
+        var offset = 24
+        while offset + 16 <= capture.count {
+            let capturedLength = capture[offset + 8..<offset + 12].enumerated()
+                .reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+            offset += 16 + capturedLength
+            ends.append(offset)
+        }
+        return ends
+    }
+
+    /// Ctrl-C while reading a pipe: the reports are written with what was read, and the run exits 0.
+    @Test func sigintWritesTheReportsAndExitsZero() throws {
+        let capture = try Data(contentsOf: URL(fileURLWithPath: Binary.capture("crafted-pcap-le-usec.pcap")))
+        let directory = try Binary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let process = Process()
+        process.executableURL = Binary.url
+        process.arguments = ["analyze", "--quiet", "-", "--report-dir", directory.path, "--csv", "-"]
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let processIdentifier = process.processIdentifier
+        let watchdog = DispatchWorkItem { kill(processIdentifier, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 10, execute: watchdog)
+        // Up to the first incident's RST (record 6); its row on standard output says it has been read.
+        input.fileHandleForWriting.write(capture.prefix(Self.recordEnds(capture)[5]))
+        var received = Data()
+        while received.split(separator: UInt8(ascii: "\n")).count < 2 {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            received += chunk
+        }
+        kill(process.processIdentifier, SIGINT)
+        // The signal lands while the tool waits for input; the next record wakes it, and it stops there.
+        usleep(200_000)
+        input.fileHandleForWriting.write(capture.dropFirst(Self.recordEnds(capture)[5]))
+        process.waitUntilExit()
+        watchdog.cancel()
+        #expect(process.terminationStatus == 0)
+        let summary = try String(contentsOf: directory.appendingPathComponent("summary.csv"), encoding: .utf8)
+        #expect(summary.contains("interrupted,1"))
+        #expect(summary.contains("packets,6\r\n") || summary.contains("packets,6\n"))
+        let incidents = try String(contentsOf: directory.appendingPathComponent("incidents.csv"), encoding: .utf8)
+        #expect(incidents.split(separator: "\n").count == 2)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix(".") }
+        #expect(leftovers.isEmpty)
+    }
+
+    /// Hundreds of rotated files with a limit of 64 open files: the stream opens each file when it is due
+    /// and closes it at its end. The files are given out of order; the first timestamps order them.
+    @Test func manyRotatedFilesNeedFewOpenFiles() throws {
+        let name = "normal-confounders"
+        let capture = try Data(contentsOf: URL(fileURLWithPath: Binary.capture("\(name).pcap")))
+        let directory = try Binary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var start = 24
+        var paths: [String] = []
+        for (index, end) in Self.recordEnds(capture).enumerated() {
+            let path = directory.appendingPathComponent("part\(index).pcap").path
+            try (capture.prefix(24) + capture[start..<end]).write(to: URL(fileURLWithPath: path))
+            paths.append(path)
+            start = end
+        }
+        #expect(paths.count > 200)
+        let command =
+            "ulimit -n 64 && exec '\(Binary.url.path)' analyze --quiet " + paths.reversed().joined(separator: " ")
+        let run = try Binary.run(["-c", command], executable: "/bin/sh")
+        #expect(run.status == 0, "\(run.standardError.prefix(300))")
+        let expected = try String(contentsOfFile: Binary.capture("\(name).expected.csv"), encoding: .utf8)
+        #expect(run.standardOutput.split(separator: "\n").count == expected.split(separator: "\n").count)
     }
 }

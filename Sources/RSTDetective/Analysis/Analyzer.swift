@@ -1,4 +1,5 @@
 public import Logging
+import Synchronization
 
 /// What to analyse and how.
 public struct AnalysisOptions: Sendable {
@@ -44,8 +45,23 @@ public struct AnalysisResult {
     public var tracker: TrackerCounters
     /// Captures opened.
     public var filesOpened: Int
-    /// One entry per capture that could not be opened or read to its end, in input order.
+    /// One entry per capture that could not be opened or read to its end, in the order they were met.
     public var errors: [CaptureError]
+    /// Whether the run stopped early because a stop was requested (Ctrl-C).
+    public var interrupted: Bool
+}
+
+/// A request to stop a run early, safe to make from a signal handler: it only stores to a lock-free atomic.
+public final class StopRequest: Sendable {
+    private let requested = Atomic<Bool>(false)
+
+    public init() {}
+
+    /// Asks the run to stop after the packet it is on.
+    public func request() { requested.store(true, ordering: .relaxed) }
+
+    /// Whether a stop was requested.
+    public var isRequested: Bool { requested.load(ordering: .relaxed) }
 }
 
 /// Runs captures through the decoder and the tracker.
@@ -53,31 +69,53 @@ public enum Analyzer {
     /// Analyses `paths` as one stream in timestamp order, so that a connection split across rotated files
     /// (`tcpdump -C` / `-G`) is followed; a file that fails is reported and the rest goes on.
     ///
+    /// Each file is first opened only to read its first timestamp; files are then opened in that order
+    /// when the stream reaches them and closed at their end, so a day of `tcpdump -G 60` files keeps only
+    /// the overlapping few open.
+    ///
     /// - Parameters:
     ///   - paths: Capture files; `-` is standard input.
     ///   - options: Filter, tracker limits and bucket model.
     ///   - logger: Receives debug messages per file, never per packet.
+    ///   - stop: When requested, the run ends after the current packet as if the input had ended.
     ///   - onIncident: Called for each incident as its RST is read.
     public static func run(
-        paths: [String], options: AnalysisOptions, logger: Logger,
+        paths: [String], options: AnalysisOptions, logger: Logger, stop: StopRequest? = nil,
         onIncident: @escaping (Incident) -> Void = { _ in }
     ) -> AnalysisResult {
         var errors: [CaptureError] = []
+        var pending = schedule(paths, filter: options.filter, errors: &errors)
         var inputs: [Input] = []
-        for path in paths {
-            do {
-                let input = Input(source: try PacketSource(path: path, filter: options.filter))
-                logger.debug("opened capture", metadata: ["path": "\(path)", "link-type": "\(input.source.linkType)"])
-                input.advance()
-                inputs.append(input)
-            } catch {
-                errors.append(error)
-            }
-        }
+        var filesOpened = 0
         var tracker = HandshakeTracker(configuration: options.tracker)
         var report = AnalysisReport(bucketModel: options.bucketModel, onIncident: onIncident)
         var counts = PacketCounts()
-        while let input = earliest(inputs), let info = input.head {
+        var interrupted = false
+        while true {
+            // Open every file whose first packet is due before the earliest packet at hand.
+            while let next = pending.first, inputs.isEmpty || next.firstTimestampNanos <= earliestHead(inputs) {
+                pending.removeFirst()
+                do {
+                    let input = Input(source: try PacketSource(path: next.path, filter: options.filter))
+                    logger.debug(
+                        "opened capture", metadata: ["path": "\(next.path)", "link-type": "\(input.source.linkType)"])
+                    filesOpened += 1
+                    input.advance()
+                    if input.head == nil {
+                        close(input, counts: &counts, errors: &errors, logger: logger)
+                    } else {
+                        inputs.append(input)
+                    }
+                } catch {
+                    errors.append(error)
+                }
+            }
+            guard let index = earliest(inputs), let info = inputs[index].head else { break }
+            if stop?.isRequested == true {
+                interrupted = true
+                break
+            }
+            let input = inputs[index]
             counts.packets += 1
             counts.firstPacketNanos = min(counts.firstPacketNanos ?? .max, info.timestampNanos)
             counts.lastPacketNanos = max(counts.lastPacketNanos ?? .min, info.timestampNanos)
@@ -91,28 +129,76 @@ public enum Analyzer {
                 counts.skipped[Int(reason.rawValue)] += 1
             }
             input.advance()
+            if input.head == nil {
+                close(inputs.remove(at: index), counts: &counts, errors: &errors, logger: logger)
+            }
+        }
+        for input in inputs {
+            close(input, counts: &counts, errors: &errors, logger: logger)
         }
         tracker.finish(at: counts.lastPacketNanos, observer: &report)
-        for input in inputs {
-            counts.filteredOut += input.source.recordsFiltered
-            if let error = input.error { errors.append(error) }
-            logger.debug(
-                "closed capture", metadata: ["path": "\(input.source.path)", "records": "\(input.source.recordsRead)"])
-        }
         return AnalysisResult(
-            options: options, report: report, packets: counts, tracker: tracker.counters, filesOpened: inputs.count,
-            errors: errors)
+            options: options, report: report, packets: counts, tracker: tracker.counters, filesOpened: filesOpened,
+            errors: errors, interrupted: interrupted)
     }
 
-    /// The input whose next packet is earliest; ties go to the input given first.
-    private static func earliest(_ inputs: [Input]) -> Input? {
-        var best: Input?
-        for input in inputs {
+    /// A capture waiting to be opened, and the time of its first record.
+    private struct Scheduled {
+        var path: String
+        var firstTimestampNanos: Int64
+    }
+
+    /// Peeks at each file's first record and orders the files by it. Standard input, which cannot be read
+    /// twice, and files whose first record cannot be read come first, so they are opened at once (and their
+    /// error, if any, is reported where it occurs). Files that cannot be opened are reported here.
+    private static func schedule(_ paths: [String], filter: String?, errors: inout [CaptureError]) -> [Scheduled] {
+        var scheduled: [Scheduled] = []
+        for path in paths {
+            var first = Int64.min
+            if path != "-" {
+                do {
+                    var source = try PacketSource(path: path, filter: filter)
+                    first = (try? source.next())?.timestampNanos ?? .min
+                } catch {
+                    errors.append(error)
+                    continue
+                }
+            }
+            scheduled.append(Scheduled(path: path, firstTimestampNanos: first))
+        }
+        // A stable sort keeps the given order among equal times.
+        return scheduled.enumerated().sorted {
+            ($0.element.firstTimestampNanos, $0.offset) < ($1.element.firstTimestampNanos, $1.offset)
+        }
+        .map(\.element)
+    }
+
+    private static func close(
+        _ input: Input, counts: inout PacketCounts, errors: inout [CaptureError], logger: Logger
+    ) {
+        counts.filteredOut += input.source.recordsFiltered
+        if let error = input.error { errors.append(error) }
+        logger.debug(
+            "closed capture", metadata: ["path": "\(input.source.path)", "records": "\(input.source.recordsRead)"])
+    }
+
+    /// The index of the input whose next packet is earliest; ties go to the input opened first.
+    private static func earliest(_ inputs: [Input]) -> Int? {
+        var best: Int?
+        var bestTime = Int64.max
+        for (index, input) in inputs.enumerated() {
             guard let head = input.head else { continue }
-            if let current = best?.head, current.timestampNanos <= head.timestampNanos { continue }
-            best = input
+            if best == nil || head.timestampNanos < bestTime {
+                best = index
+                bestTime = head.timestampNanos
+            }
         }
         return best
+    }
+
+    /// The earliest timestamp among the packets at hand.
+    private static func earliestHead(_ inputs: [Input]) -> Int64 {
+        earliest(inputs).flatMap { inputs[$0].head?.timestampNanos } ?? .max
     }
 
     /// One open capture and the packet it holds next.

@@ -9,6 +9,7 @@ public enum Summary {
         var rows: [(String, String)] = [
             ("files", String(result.filesOpened + result.errors.filter(Self.isOpenError).count)),
             ("files_failed", String(result.errors.count)),
+            ("interrupted", result.interrupted ? "1" : "0"),
             ("packets", String(result.packets.packets)),
             ("packets_filtered_out", String(result.packets.filteredOut)),
             ("tcp_packets", String(result.packets.tcpPackets)),
@@ -42,6 +43,9 @@ public enum Summary {
         let report = result.report
         let packets = result.packets
         var lines: [String] = []
+        if result.interrupted {
+            lines.append("interrupted: stopped reading after \(packets.packets) packets; the reports cover those")
+        }
         let skipped = SkipReason.allCases.filter { packets.count(of: $0) > 0 }
             .map { "\(packets.count(of: $0)) \($0.metricName.dropFirst("skipped_".count))" }
         lines.append(
