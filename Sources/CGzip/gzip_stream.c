@@ -63,8 +63,10 @@ static ssize_t gzip_read(struct stream *s, char *buffer, size_t size) {
                 return -1;
             }
             if (count == 0) {
-                // A member cut short ends the data here; libpcap then reports a truncated record.
                 s->at_end_of_input = 1;
+                // The input ending inside a member means the file was cut short, even when the data so
+                // far ends on a record boundary; it is reported once the bytes before it are delivered.
+                s->failed = s->inflating;
                 break;
             }
             s->z.next_in = s->input;

@@ -8,7 +8,8 @@
 /// The first bytes decide: the gzip magic number (1f 8b) selects zlib's inflate (concatenated members
 /// included), anything else is passed through unchanged. Reads return as soon as some bytes are there, so
 /// a pipe from `tcpdump -U -w -` is analysed as it arrives. The stream takes ownership of `fd`. Corrupt
-/// compressed data fails the read with EBADMSG. Returns NULL with errno set when the stream cannot be made.
+/// compressed data, or an input that ends inside a gzip member, fails the read with EBADMSG once the bytes
+/// inflated before it have been delivered. Returns NULL with errno set when the stream cannot be made.
 FILE *rstd_stream_fdopen(int fd);
 
 #endif

@@ -131,8 +131,13 @@ import Glibc
     }
 
     private func readError() -> CaptureError {
-        let reason = unsafe String(cString: pcap_geterr(handle))
+        var reason = unsafe String(cString: pcap_geterr(handle))
         let record = recordsRead + 1
+        // Only the gzip stream fails a read with EBADMSG; libpcap words it "error reading dump file: ...".
+        let badMessage = unsafe String(cString: strerror(EBADMSG))
+        if reason.hasSuffix(badMessage) {
+            reason = "the gzip data is corrupt or cut short (\(reason))"
+        }
         if reason.contains("of the first interface") {
             return .mixedLinkTypes(path: path, record: record, reason: reason)
         }
