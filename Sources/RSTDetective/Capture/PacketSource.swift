@@ -21,6 +21,9 @@ import Glibc
     private static var timestampSecondsLimit: Int64 { 1 << 32 }
 
     private let handle: OpaquePointer
+    /// The stdio buffer of a plain file's stream, owned here because glibc ignores the size in
+    /// `setvbuf` without a buffer; freed after `pcap_close` has closed the stream.
+    private let streamBuffer: UnsafeMutableRawPointer?
     private var program: bpf_program
     private let hasFilter: Bool
     private var currentData: UnsafePointer<UInt8>?
@@ -33,7 +36,7 @@ import Glibc
     ///   - filter: A BPF expression in libpcap syntax (`pcap_compile`), or nil for every packet.
     /// - Throws: `CaptureError.cannotOpen` or `.badFilter`.
     public init(path: String, filter: String? = nil) throws(CaptureError) {
-        let stream = try unsafe Self.openStream(path: path)
+        let (stream, streamBuffer) = try unsafe Self.openStream(path: path)
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         let opened = unsafe errorBuffer.withUnsafeMutableBufferPointer { buffer in
             unsafe pcap_fopen_offline_with_tstamp_precision(
@@ -41,6 +44,7 @@ import Glibc
         }
         guard let handle = unsafe opened else {
             unsafe fclose(stream)
+            unsafe streamBuffer?.deallocate()
             throw .cannotOpen(path: path, reason: Self.message(errorBuffer))
         }
         var program = unsafe bpf_program()
@@ -48,11 +52,13 @@ import Glibc
             guard unsafe pcap_compile(handle, &program, filter, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
                 let reason = unsafe String(cString: pcap_geterr(handle))
                 unsafe pcap_close(handle)
+                unsafe streamBuffer?.deallocate()
                 throw .badFilter(path: path, expression: filter, reason: reason)
             }
         }
         self.path = path
         unsafe self.handle = handle
+        unsafe self.streamBuffer = streamBuffer
         self.linkType = LinkType(dataLinkType: unsafe pcap_datalink(handle))
         unsafe self.program = program
         self.hasFilter = filter != nil
@@ -79,6 +85,7 @@ import Glibc
             unsafe pcap_freecode(&program)
         }
         unsafe pcap_close(handle)
+        unsafe streamBuffer?.deallocate()
     }
 
     /// Reads the next record that passes the filter (`pcap_next_ex`, `pcap_offline_filter`).
@@ -147,7 +154,9 @@ import Glibc
     /// Opens `path` as a stdio stream. A regular file that does not start with the gzip magic number is
     /// read by stdio directly, with a large buffer; gzip files, standard input and pipes go through a
     /// stream that inflates gzip and otherwise passes bytes through as soon as they arrive.
-    private static func openStream(path: String) throws(CaptureError) -> UnsafeMutablePointer<FILE> {
+    private static func openStream(path: String) throws(CaptureError) -> (
+        UnsafeMutablePointer<FILE>, UnsafeMutableRawPointer?
+    ) {
         let fd = unsafe path == "-" ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw .cannotOpen(path: path, reason: unsafe String(cString: strerror(errno)))
@@ -163,11 +172,12 @@ import Glibc
             close(fd)
             throw .cannotOpen(path: path, reason: reason)
         }
-        if isPlainFile {
-            // libpcap reads each record with two small freads; a large buffer keeps the syscalls few.
-            unsafe setvbuf(stream, nil, _IOFBF, 1 << 18)
-        }
-        return unsafe stream
+        guard isPlainFile else { return unsafe (stream, nil) }
+        // libpcap reads each record with two small freads; a large buffer keeps the syscalls few.
+        let size = 1 << 18
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        unsafe setvbuf(stream, buffer.assumingMemoryBound(to: CChar.self), _IOFBF, size)
+        return unsafe (stream, buffer)
     }
 
     private static func message(_ buffer: [CChar]) -> String {
