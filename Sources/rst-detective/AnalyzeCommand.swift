@@ -37,7 +37,7 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(
         name: .customLong("handshake-timeout"),
         help: ArgumentHelp(
-            "An attempt with no SYN-ACK or no ACK for this long is unanswered or abandoned.",
+            "An attempt with no SYN-ACK, or no ACK, this long after the last SYN or SYN-ACK is unanswered, or abandoned.",
             valueName: "seconds"))
     var handshakeTimeout: Double = 60
 

@@ -67,7 +67,7 @@ enum Binary {
         #expect(run.standardError.contains("incidents (SYN, SYN-ACK, ACK, then a server RST answering that ACK): 2"))
         func lines(_ name: String) throws -> [String] {
             try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
-                .split(separator: "\n").map(String.init)
+                .split(whereSeparator: \.isNewline).map(String.init)
         }
         let incidents = try lines("incidents.csv")
         let header = incidents[0].split(separator: ",").map(String.init)
@@ -81,6 +81,9 @@ enum Binary {
         #expect(incidents[1].hasPrefix("2023-11-14T22:13:20.999300Z,"))
         #expect(incidents[2].contains(",2001:db8::1,40004,2001:db8::2,8080,"))
         #expect(incidents[1].hasSuffix(",ShADr"))
+        #expect(
+            try String(contentsOf: directory.appendingPathComponent("incidents.csv"), encoding: .utf8)
+                .hasSuffix(",ShADr\r\n"))
         #expect(try lines("by-source-port.csv").first == "client_port,incidents,handshakes")
         #expect(try lines("by-source-port.csv").contains("40001,1,1"))
         #expect(try lines("by-bucket.csv") == ["bucket,incidents,handshakes", "0,2,3"])
@@ -96,7 +99,7 @@ enum Binary {
             ["analyze", "-", "--quiet"], standardInput: Binary.capture("crafted-pcap-be-nsec.pcap"))
         #expect(run.status == 0, "\(run.standardError)")
         #expect(run.standardError.isEmpty)
-        let rows = run.standardOutput.split(separator: "\n")
+        let rows = run.standardOutput.split(whereSeparator: \.isNewline)
         #expect(rows.count == 3)
         #expect(rows.first?.hasPrefix("syn_time,") == true)
     }
@@ -108,7 +111,9 @@ enum Binary {
         ])
         #expect(run.status == 0, "\(run.standardError)")
         let expected = try String(contentsOfFile: Binary.capture("crafted-rotated.expected.csv"), encoding: .utf8)
-        #expect(run.standardOutput.split(separator: "\n").count == expected.split(separator: "\n").count)
+        #expect(
+            run.standardOutput.split(whereSeparator: \.isNewline).count
+                == expected.split(whereSeparator: \.isNewline).count)
     }
 
     @Test func aMissingCaptureExitsOneAfterReportingTheRest() throws {
@@ -117,7 +122,7 @@ enum Binary {
         ])
         #expect(run.status == 1)
         #expect(run.standardError == "rst-detective: cannot open '/nonexistent.pcap': No such file or directory\n")
-        #expect(run.standardOutput.split(separator: "\n").count == 3)
+        #expect(run.standardOutput.split(whereSeparator: \.isNewline).count == 3)
     }
 
     @Test func aTruncatedCaptureNamesTheRecord() throws {
@@ -125,8 +130,8 @@ enum Binary {
         let run = try Binary.run(["analyze", "--quiet", path])
         #expect(run.status == 1)
         #expect(run.standardError.hasPrefix("rst-detective: '\(path)' record 22: truncated dump file"))
-        #expect(run.standardError.split(separator: "\n").count == 1)
-        #expect(run.standardOutput.split(separator: "\n").count == 3)
+        #expect(run.standardError.split(whereSeparator: \.isNewline).count == 1)
+        #expect(run.standardOutput.split(whereSeparator: \.isNewline).count == 3)
     }
 
     @Test func usageErrorsExit64() throws {
@@ -135,6 +140,21 @@ enum Binary {
         #expect(badFilter.status == 64)
         #expect(badFilter.standardError.contains("bad filter 'tcp port'"))
         #expect(try Binary.run(["analyze", "--listeners", "0", Binary.capture("crafted-base.pcap.gz")]).status == 64)
+    }
+
+    /// Two writers of one final path (`--csv` into the report directory) each write a whole file aside.
+    @Test func theCSVCanGoIntoTheReportDirectory() throws {
+        let directory = try Binary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let incidents = directory.appendingPathComponent("incidents.csv")
+        let run = try Binary.run([
+            "analyze", "--quiet", Binary.capture("crafted-base.pcap.gz"), "--report-dir", directory.path, "--csv",
+            incidents.path,
+        ])
+        #expect(run.status == 0)
+        let rows = try String(contentsOf: incidents, encoding: .utf8).split(whereSeparator: \.isNewline)
+        #expect(rows.count == 3)
+        #expect(rows.allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 16 })
     }
 
     @Test func anUnwritableReportDirectoryExitsTwo() throws {
@@ -148,7 +168,7 @@ enum Binary {
     @Test func readsCompressedStandardInput() throws {
         let run = try Binary.run(["analyze", "--quiet", "-"], standardInput: Binary.capture("crafted-base.pcap.gz"))
         #expect(run.status == 0, "\(run.standardError)")
-        #expect(run.standardOutput.split(separator: "\n").count == 3)
+        #expect(run.standardOutput.split(whereSeparator: \.isNewline).count == 3)
     }
 
     /// An incident is on standard output as soon as its RST has been read, while the input is still open,
@@ -246,9 +266,9 @@ enum Binary {
         #expect(process.terminationStatus == 0)
         let summary = try String(contentsOf: directory.appendingPathComponent("summary.csv"), encoding: .utf8)
         #expect(summary.contains("interrupted,1"))
-        #expect(summary.contains("packets,5\r\n") || summary.contains("packets,5\n"))
+        #expect(summary.contains("packets,5\r\n"))
         let incidents = try String(contentsOf: directory.appendingPathComponent("incidents.csv"), encoding: .utf8)
-        #expect(incidents.split(separator: "\n").count == 2)
+        #expect(incidents.split(whereSeparator: \.isNewline).count == 2)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix(".") }
         #expect(leftovers.isEmpty)
     }
@@ -274,6 +294,8 @@ enum Binary {
         let run = try Binary.run(["-c", command], executable: "/bin/sh")
         #expect(run.status == 0, "\(run.standardError.prefix(300))")
         let expected = try String(contentsOfFile: Binary.capture("\(name).expected.csv"), encoding: .utf8)
-        #expect(run.standardOutput.split(separator: "\n").count == expected.split(separator: "\n").count)
+        #expect(
+            run.standardOutput.split(whereSeparator: \.isNewline).count
+                == expected.split(whereSeparator: \.isNewline).count)
     }
 }

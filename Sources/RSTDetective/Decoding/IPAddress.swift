@@ -54,25 +54,34 @@ public struct IPAddress: Hashable, Sendable, Comparable {
 }
 
 extension IPAddress: CustomStringConvertible {
-    /// Dotted quad for IPv4, RFC 5952 text for IPv6 (glibc's `inet_ntop` follows RFC 5952).
+    /// Dotted quad for IPv4, RFC 5952 text for IPv6.
     public var description: String { text(isIPv6: !isIPv4) }
 
-    /// The address as it appeared in a packet of the given family: an IPv4-mapped address inside an IPv6
-    /// packet prints as `::ffff:a.b.c.d`.
+    /// The address as it appeared in a packet of the given family, IPv6 in RFC 5952's canonical form:
+    /// lower-case hex without leading zeros, the longest run of two or more zero groups (the first of
+    /// equals) as `::`, and an IPv4-mapped address as `::ffff:a.b.c.d` (§5).
     public func text(isIPv6: Bool) -> String {
-        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        if !isIPv6 {
-            var address = in_addr(s_addr: ipv4Value.bigEndian)
-            _ = unsafe inet_ntop(AF_INET, &address, &buffer, socklen_t(buffer.count))
-        } else {
-            var address = in6_addr()
-            unsafe withUnsafeMutableBytes(of: &address) { raw in
-                unsafe raw.storeBytes(of: high.bigEndian, toByteOffset: 0, as: UInt64.self)
-                unsafe raw.storeBytes(of: low.bigEndian, toByteOffset: 8, as: UInt64.self)
+        let v4 = ipv4Value
+        let dotted = "\(v4 >> 24).\(v4 >> 16 & 0xff).\(v4 >> 8 & 0xff).\(v4 & 0xff)"
+        guard isIPv6 else { return dotted }
+        if isIPv4 { return "::ffff:" + dotted }
+        let groups = (0..<8).map { UInt16(truncatingIfNeeded: ($0 < 4 ? high : low) >> (48 - 16 * UInt64($0 % 4))) }
+        var bestStart = -1
+        var bestLength = 1
+        var index = 0
+        while index < 8 {
+            var end = index
+            while end < 8, groups[end] == 0 { end += 1 }
+            if end - index > bestLength {
+                bestStart = index
+                bestLength = end - index
             }
-            _ = unsafe inet_ntop(AF_INET6, &address, &buffer, socklen_t(buffer.count))
+            index = max(end, index + 1)
         }
-        let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
-        return String(decoding: bytes, as: UTF8.self)
+        let hex = groups.map { String($0, radix: 16) }
+        guard bestStart >= 0 else { return hex.joined(separator: ":") }
+        let head = hex[..<bestStart].joined(separator: ":")
+        let tail = hex[(bestStart + bestLength)...].joined(separator: ":")
+        return head + "::" + tail
     }
 }

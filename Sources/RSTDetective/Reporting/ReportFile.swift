@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// A report being written: standard output, or a file written aside and renamed into place by `commit`,
 /// so that a reader never sees a half-written report under the final name.
@@ -8,6 +9,7 @@ import Glibc
     private let temporaryPath: String?
     private var stream: UnsafeMutablePointer<FILE>?
     private var failure: ReportError?
+    private static let sequence = Atomic<Int>(0)
 
     /// Opens `path` (`-` is standard output) for writing.
     ///
@@ -22,7 +24,8 @@ import Glibc
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[...$0]) } ?? ""
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        let aside = "\(directory).\(name).\(getpid()).tmp"
+        // Unique per process and per file, so that two reports with one final path never share a file.
+        let aside = "\(directory).\(name).\(getpid()).\(Self.sequence.add(1, ordering: .relaxed).newValue).tmp"
         guard let opened = unsafe fopen(aside, "w") else {
             throw .cannotWrite(path: path, reason: unsafe String(cString: strerror(errno)))
         }
@@ -31,10 +34,10 @@ import Glibc
     }
 
     deinit {
-        // A report never committed (an error, or an interrupted run) is removed, not left half written.
-        if let stream = unsafe stream, let temporaryPath {
+        // A report never committed (an error) is removed, not left half written.
+        if let stream = unsafe stream {
             unsafe fclose(stream)
-            unsafe unlink(temporaryPath)
+            if let temporaryPath { unsafe unlink(temporaryPath) }
         }
     }
 
@@ -48,10 +51,10 @@ import Glibc
         }
     }
 
-    /// Writes one CSV record (RFC 4180: fields with commas, quotes or line breaks are quoted, quotes
-    /// doubled; CRLF would also be allowed, LF is what spreadsheet and Unix tools expect here).
+    /// Writes one CSV record as RFC 4180 §2 has it: fields with commas, quotes or line breaks are quoted,
+    /// quotes doubled, and the record ends in CRLF.
     public func writeRecord(_ fields: [String]) {
-        write(fields.map(Self.escape).joined(separator: ",") + "\n")
+        write(fields.map(Self.escape).joined(separator: ",") + "\r\n")
     }
 
     /// Flushes buffered output, e.g. after each incident on a pipe.
@@ -74,7 +77,8 @@ import Glibc
                 failure = .cannotWrite(path: path, reason: unsafe String(cString: strerror(errno)))
             }
             if failure != nil { unsafe unlink(temporaryPath) }
-        } else if unsafe fflush(stream) != 0, failure == nil {
+        } else if unsafe fclose(stream) != 0, failure == nil {
+            // Standard output's stream is a dup of descriptor 1, so closing it leaves descriptor 1 open.
             failure = .cannotWrite(path: path, reason: unsafe String(cString: strerror(errno)))
         }
         if let failure { throw failure }

@@ -15,6 +15,15 @@ import Testing
         #expect(try #require(IPAddress("2001:db8:0:1:1:1:1:1")).description == "2001:db8:0:1:1:1:1:1")
         #expect(try #require(IPAddress("2001:DB8::0:1")).description == "2001:db8::1")
         #expect(try #require(IPAddress("10.0.0.1")).description == "10.0.0.1")
+        // RFC 5952 §4: the longest zero run is compressed, the first of equal runs, never a single group.
+        let cases = [
+            ("2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"), ("2001:0:0:1:0:0:0:1", "2001:0:0:1::1"),
+            ("::", "::"), ("::1", "::1"), ("1::", "1::"), ("::2:3", "::2:3"), ("fe80::ABCD:0:0:1", "fe80::abcd:0:0:1"),
+            ("2001:db8:0:1:0:1:0:1", "2001:db8:0:1:0:1:0:1"),
+        ]
+        for (input, canonical) in cases {
+            #expect(try #require(IPAddress(input)).text(isIPv6: true) == canonical)
+        }
         #expect(IPAddress("10.0.0.256") == nil)
         let mapped = try #require(IPAddress("::ffff:10.0.0.1"))
         #expect(mapped.text(isIPv6: true) == "::ffff:10.0.0.1")
@@ -44,7 +53,7 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: path))
         try file.commit()
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        #expect(text == "plain,\"with,comma\",\"with \"\"quote\"\"\",\"line\nbreak\"\n")
+        #expect(text == "plain,\"with,comma\",\"with \"\"quote\"\"\",\"line\nbreak\"\r\n")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["out.csv"])
     }
 

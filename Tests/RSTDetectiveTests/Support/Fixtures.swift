@@ -27,7 +27,8 @@ enum Fixtures {
 
     /// Reads a CSV file with a header row into dictionaries (the fixtures have no quoted fields).
     static func readCSV(_ path: String) throws -> [[String: String]] {
-        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(whereSeparator: \.isNewline).map(
+            String.init)
         guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map(String.init) else {
             return []
         }
