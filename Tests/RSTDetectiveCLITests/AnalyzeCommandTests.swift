@@ -48,7 +48,55 @@ enum Binary {
     }
 
     /// A child that exits early must fail the test that feeds it, not kill the test runner with SIGPIPE.
-    static let ignoreBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+    private static let ignoreBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
+    /// The binary fed through a pipe that the test writes to, its standard output read by the test.
+    struct PipedRun {
+        let process = Process()
+        let input = Pipe()
+        let output = Pipe()
+
+        /// Starts the binary; a watchdog kills it after 20 s, so no read of its output can hang a test
+        /// (SIGKILL, because a child of the test runner may inherit a mask that blocks SIGTERM).
+        init(_ arguments: [String]) throws {
+            Binary.ignoreBrokenPipes
+            process.executableURL = Binary.url
+            process.arguments = arguments
+            process.standardInput = input
+            process.standardOutput = output
+            try process.run()
+            let process = self.process
+            DispatchQueue.global().asyncAfter(deadline: .now() + 20) {
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            }
+        }
+
+        func write(_ data: Data) throws { try input.fileHandleForWriting.write(contentsOf: data) }
+
+        /// Reads standard output until it holds `count` lines, or ends.
+        func readLines(_ count: Int) -> Data {
+            var received = Data()
+            while received.split(separator: UInt8(ascii: "\n")).count < count {
+                let chunk = output.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                received += chunk
+            }
+            return received
+        }
+    }
+
+    /// The offset after each record of a little-endian classic pcap.
+    static func recordEnds(_ capture: Data) -> [Int] {
+        var ends: [Int] = []
+        var offset = 24
+        while offset + 16 <= capture.count {
+            let capturedLength = capture[offset + 8..<offset + 12].enumerated()
+                .reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+            offset += 16 + capturedLength
+            ends.append(offset)
+        }
+        return ends
+    }
 
     static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("rstd-cli-\(UUID().uuidString)")
@@ -175,95 +223,39 @@ enum Binary {
     /// as `tcpdump -U -w - | rst-detective analyze -` needs.
     @Test func writesEachIncidentBeforeTheInputEnds() throws {
         let capture = try Data(contentsOf: URL(fileURLWithPath: Binary.capture("crafted-pcap-le-usec.pcap")))
-        let process = Process()
-        Binary.ignoreBrokenPipes
-        process.executableURL = Binary.url
-        process.arguments = ["analyze", "--quiet", "-"]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        // The first incident's RST is the 5th record; send six: header (24 bytes), records of 16 + caplen bytes.
-        var offset = 24
-        for _ in 0..<6 {
-            let capturedLength = capture[offset + 8..<offset + 12].enumerated()
-                .reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-            offset += 16 + capturedLength
-        }
-        try input.fileHandleForWriting.write(contentsOf: capture.prefix(offset))
-        // availableData blocks; if no row ever comes, killing the process after 10 s ends the wait. (SIGKILL,
-        // because a child of the test runner may inherit a mask that blocks SIGTERM.)
-        let processIdentifier = process.processIdentifier
-        let watchdog = DispatchWorkItem { kill(processIdentifier, SIGKILL) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 10, execute: watchdog)
-        var received = Data()
-        while received.split(separator: UInt8(ascii: "\n")).count < 2 {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            received += chunk
-        }
-        watchdog.cancel()
+        let run = try Binary.PipedRun(["analyze", "--quiet", "-"])
+        // The first incident's RST is the 5th record; six are sent, and the rest only after its row came.
+        let sent = Binary.recordEnds(capture)[5]
+        try run.write(capture.prefix(sent))
+        var received = run.readLines(2)
         #expect(String(decoding: received, as: UTF8.self).contains(",10.1.0.1,40001,10.1.0.2,8080,"))
-        try input.fileHandleForWriting.write(contentsOf: capture.dropFirst(offset))
-        try input.fileHandleForWriting.close()
-        received += output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        try run.write(capture.dropFirst(sent))
+        try run.input.fileHandleForWriting.close()
+        received += run.output.fileHandleForReading.readDataToEndOfFile()
+        run.process.waitUntilExit()
+        #expect(run.process.terminationStatus == 0)
         #expect(received.split(separator: UInt8(ascii: "\n")).count == 3)
     }
 }
 
 @Suite struct InterruptionAndManyFilesTests {
-    /// Record boundaries of a little-endian classic pcap: the offset after each record.
-    static func recordEnds(_ capture: Data) -> [Int] {
-        var ends: [Int] = []
-        var offset = 24
-        while offset + 16 <= capture.count {
-            let capturedLength = capture[offset + 8..<offset + 12].enumerated()
-                .reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-            offset += 16 + capturedLength
-            ends.append(offset)
-        }
-        return ends
-    }
-
     /// Ctrl-C while reading a pipe: the reports are written with what was read, and the run exits 0.
     @Test func sigintWritesTheReportsAndExitsZero() throws {
         let capture = try Data(contentsOf: URL(fileURLWithPath: Binary.capture("crafted-pcap-le-usec.pcap")))
         let directory = try Binary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let process = Process()
-        Binary.ignoreBrokenPipes
-        process.executableURL = Binary.url
-        process.arguments = ["analyze", "--quiet", "-", "--report-dir", directory.path, "--csv", "-"]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        let processIdentifier = process.processIdentifier
-        let watchdog = DispatchWorkItem { kill(processIdentifier, SIGKILL) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 10, execute: watchdog)
+        let run = try Binary.PipedRun(["analyze", "--quiet", "-", "--report-dir", directory.path, "--csv", "-"])
         // Up to the first incident's RST (record 5); its row on standard output says it has been read, and
         // with no further record the tool then waits for input, whenever the signal lands.
-        let rstEnd = Self.recordEnds(capture)[4]
-        try input.fileHandleForWriting.write(contentsOf: capture.prefix(rstEnd))
-        var received = Data()
-        while received.split(separator: UInt8(ascii: "\n")).count < 2 {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            received += chunk
-        }
-        kill(process.processIdentifier, SIGINT)
+        let rstEnd = Binary.recordEnds(capture)[4]
+        try run.write(capture.prefix(rstEnd))
+        _ = run.readLines(2)
+        kill(run.process.processIdentifier, SIGINT)
         // The next record wakes the tool, which then stops before reading it.
         usleep(200_000)
-        try input.fileHandleForWriting.write(contentsOf: capture.dropFirst(rstEnd))
-        process.waitUntilExit()
-        watchdog.cancel()
-        #expect(process.terminationStatus == 0)
+        try run.write(capture.dropFirst(rstEnd))
+        run.process.waitUntilExit()
+        #expect(run.process.terminationStatus == 0)
         let summary = try String(contentsOf: directory.appendingPathComponent("summary.csv"), encoding: .utf8)
         #expect(summary.contains("interrupted,1"))
         #expect(summary.contains("packets,5\r\n"))
@@ -282,7 +274,7 @@ enum Binary {
         defer { try? FileManager.default.removeItem(at: directory) }
         var start = 24
         var paths: [String] = []
-        for (index, end) in Self.recordEnds(capture).enumerated() {
+        for (index, end) in Binary.recordEnds(capture).enumerated() {
             let path = directory.appendingPathComponent("part\(index).pcap").path
             try (capture.prefix(24) + capture[start..<end]).write(to: URL(fileURLWithPath: path))
             paths.append(path)

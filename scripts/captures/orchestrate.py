@@ -51,6 +51,12 @@ INSTANCE = TRACEFS + "/instances/rstd-captures"
 SNAPLEN = 128
 PY = sys.executable
 
+# The server and clients of both overflow captures; only the sysctls differ.
+OVERFLOW_SERVER = ["overflow", "--port", "8080", "--backlog", "8", "--accept-interval", "0.15", "--max-seconds", "60"]
+OVERFLOW_CLIENT = ["overflow", "--port", "8080", "--waves", "4", "--count", "30", "--delay-min", "0.03",
+                   "--delay-max", "0.12", "--connect-timeout", "2.5", "--read-timeout", "15", "--wave-gap", "1.0",
+                   "--v6-share", "0.25"]
+
 SCENARIOS = {
     "reuseport-churn": dict(
         summary="SO_REUSEPORT group of 4 dual-stack listeners on [::]:8080, one worker thread each; "
@@ -72,11 +78,8 @@ SCENARIOS = {
                 "read timeout 15 s.",
         sysctls={"net.ipv4.tcp_migrate_req": 0, "net.ipv4.tcp_abort_on_overflow": 1,
                  "net.ipv4.tcp_syncookies": 0},
-        server=["overflow", "--port", "8080", "--backlog", "8", "--accept-interval", "0.15",
-                "--max-seconds", "60"],
-        client=["overflow", "--port", "8080", "--waves", "4", "--count", "30", "--delay-min", "0.03",
-                "--delay-max", "0.12", "--connect-timeout", "2.5", "--read-timeout", "15", "--wave-gap", "1.0",
-                "--v6-share", "0.25"],
+        server=OVERFLOW_SERVER,
+        client=OVERFLOW_CLIENT,
         ports=[8080]),
     "syncookie-overflow": dict(
         summary="As accept-overflow (same listener, application and clients) but with "
@@ -85,11 +88,8 @@ SCENARIOS = {
                 "of a queued request is retransmitted) instead of answered with a RST.",
         sysctls={"net.ipv4.tcp_migrate_req": 0, "net.ipv4.tcp_abort_on_overflow": 0,
                  "net.ipv4.tcp_syncookies": 1},
-        server=["overflow", "--port", "8080", "--backlog", "8", "--accept-interval", "0.15",
-                "--max-seconds", "60"],
-        client=["overflow", "--port", "8080", "--waves", "4", "--count", "30", "--delay-min", "0.03",
-                "--delay-max", "0.12", "--connect-timeout", "2.5", "--read-timeout", "15", "--wave-gap", "1.0",
-                "--v6-share", "0.25"],
+        server=OVERFLOW_SERVER,
+        client=OVERFLOW_CLIENT,
         ports=[8080]),
     "normal-confounders": dict(
         summary="Confounders, each 2-3 times over IPv4 and IPv6 (client.py role confounders): plain "

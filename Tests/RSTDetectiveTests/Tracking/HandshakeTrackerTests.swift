@@ -48,6 +48,14 @@ struct Conversation {
 }
 
 @Suite struct HandshakeTrackerTests {
+    /// A SYN from `source`:`port` to 0.0.0.2:80 at `nanos`.
+    static func syn(from source: UInt32, port: UInt16, at nanos: Int64) -> TCPSegment {
+        TCPSegment(
+            timestampNanos: nanos, source: IPAddress(ipv4: source), destination: IPAddress(ipv4: 2), sourcePort: port,
+            destinationPort: 80, isIPv6: false, sequenceNumber: 1, acknowledgmentNumber: 0, flags: .syn, window: 0,
+            payloadLength: 0)
+    }
+
     @Test func theSignatureIsAnIncident() throws {
         var conversation = Conversation()
         conversation.handshake(payload: 40)
@@ -224,11 +232,7 @@ struct Conversation {
         var tracker = HandshakeTracker(configuration: .init(maximumFlows: 2), seed: 1)
         var collector = Collector()
         for port in UInt16(1)...5 {
-            let syn = TCPSegment(
-                timestampNanos: Int64(port), source: IPAddress(ipv4: 1), destination: IPAddress(ipv4: 2),
-                sourcePort: port, destinationPort: 80, isIPv6: false, sequenceNumber: 1, acknowledgmentNumber: 0,
-                flags: .syn, window: 0, payloadLength: 0)
-            tracker.process(syn, observer: &collector)
+            tracker.process(Self.syn(from: 1, port: port, at: Int64(port)), observer: &collector)
         }
         #expect(tracker.openHandshakes == 2)
         #expect(tracker.counters.untrackedSYNs == 3)
@@ -239,11 +243,7 @@ struct Conversation {
         var tracker = HandshakeTracker(configuration: .init(handshakeTimeoutNanos: 1_000, maximumFlows: 1), seed: 3)
         var collector = Collector()
         for (index, time) in [Int64(0), 5_000].enumerated() {
-            let syn = TCPSegment(
-                timestampNanos: time, source: IPAddress(ipv4: 1), destination: IPAddress(ipv4: 2),
-                sourcePort: UInt16(index + 1), destinationPort: 80, isIPv6: false, sequenceNumber: 1,
-                acknowledgmentNumber: 0, flags: .syn, window: 0, payloadLength: 0)
-            tracker.process(syn, observer: &collector)
+            tracker.process(Self.syn(from: 1, port: UInt16(index + 1), at: time), observer: &collector)
         }
         #expect(tracker.counters.untrackedSYNs == 0)
         #expect(collector.outcomes == [.unanswered])
@@ -255,11 +255,7 @@ struct Conversation {
         var tracker = HandshakeTracker(configuration: .init(handshakeTimeoutNanos: 1_000), seed: 7)
         var collector = Collector()
         for index in 0..<200_000 {
-            let syn = TCPSegment(
-                timestampNanos: Int64(index) * 100, source: IPAddress(ipv4: UInt32(index)),
-                destination: IPAddress(ipv4: 2), sourcePort: 1, destinationPort: 80, isIPv6: false,
-                sequenceNumber: 1, acknowledgmentNumber: 0, flags: .syn, window: 0, payloadLength: 0)
-            tracker.process(syn, observer: &collector)
+            tracker.process(Self.syn(from: UInt32(index), port: 1, at: Int64(index) * 100), observer: &collector)
         }
         #expect(tracker.tableCapacity == 4096)
         tracker.finish(observer: &collector)
