@@ -5,6 +5,9 @@
 #include "gzip_stream.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,12 +29,41 @@ struct stream {
     unsigned char input[INPUT_SIZE];
 };
 
+// A stop request sets the flag and writes a byte to a self-pipe, which every blocked read polls beside its
+// input: a signal that lands before the read starts is then seen as well as one that lands during it.
+static volatile sig_atomic_t stop_requested;
+static int stop_pipe[2] = {-1, -1};
+
+void rstd_stream_stop(void) {
+    stop_requested = 1;
+    if (stop_pipe[1] >= 0) {
+        char byte = 1;
+        ssize_t ignored = write(stop_pipe[1], &byte, 1);
+        (void)ignored;
+    }
+}
+
 static ssize_t read_some(int fd, void *buffer, size_t size) {
-    ssize_t count;
-    do {
-        count = read(fd, buffer, size);
-    } while (count < 0 && errno == EINTR);
-    return count;
+    for (;;) {
+        if (stop_requested) {
+            return 0;
+        }
+        struct pollfd polled[2] = {{.fd = fd, .events = POLLIN}, {.fd = stop_pipe[0], .events = POLLIN}};
+        int ready = poll(polled, stop_pipe[0] >= 0 ? 2 : 1, -1);
+        if (ready < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        if (stop_pipe[0] >= 0 && polled[1].revents != 0) {
+            return 0;
+        }
+        ssize_t count = read(fd, buffer, size);
+        if (count >= 0 || errno != EINTR) {
+            return count;
+        }
+    }
 }
 
 static ssize_t plain_read(struct stream *s, char *buffer, size_t size) {
@@ -108,6 +140,9 @@ static int stream_close(void *cookie) {
 }
 
 FILE *rstd_stream_fdopen(int fd) {
+    if (stop_pipe[0] < 0 && pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        stop_pipe[0] = stop_pipe[1] = -1;
+    }
     struct stream *s = calloc(1, sizeof *s);
     if (s == NULL) {
         return NULL;

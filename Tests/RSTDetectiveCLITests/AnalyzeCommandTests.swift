@@ -58,9 +58,9 @@ enum Binary {
 
         /// Starts the binary; a watchdog kills it after 20 s, so no read of its output can hang a test
         /// (SIGKILL, because a child of the test runner may inherit a mask that blocks SIGTERM).
-        init(_ arguments: [String]) throws {
+        init(_ arguments: [String], executable: String? = nil) throws {
             Binary.ignoreBrokenPipes
-            process.executableURL = Binary.url
+            process.executableURL = executable.map { URL(fileURLWithPath: $0) } ?? Binary.url
             process.arguments = arguments
             process.standardInput = input
             process.standardOutput = output
@@ -246,14 +246,10 @@ enum Binary {
         defer { try? FileManager.default.removeItem(at: directory) }
         let run = try Binary.PipedRun(["analyze", "--quiet", "-", "--report-dir", directory.path, "--csv", "-"])
         // Up to the first incident's RST (record 5); its row on standard output says it has been read, and
-        // with no further record the tool then waits for input, whenever the signal lands.
-        let rstEnd = Binary.recordEnds(capture)[4]
-        try run.write(capture.prefix(rstEnd))
+        // with no further record the tool then waits on the open pipe, where the signal must reach it.
+        try run.write(capture.prefix(Binary.recordEnds(capture)[4]))
         _ = run.readLines(2)
         kill(run.process.processIdentifier, SIGINT)
-        // The next record wakes the tool, which then stops before reading it.
-        usleep(200_000)
-        try run.write(capture.dropFirst(rstEnd))
         run.process.waitUntilExit()
         #expect(run.process.terminationStatus == 0)
         let summary = try String(contentsOf: directory.appendingPathComponent("summary.csv"), encoding: .utf8)
@@ -263,6 +259,33 @@ enum Binary {
         #expect(incidents.split(whereSeparator: \.isNewline).count == 2)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix(".") }
         #expect(leftovers.isEmpty)
+    }
+
+    /// A parent that ignores SIGINT (as `nohup` does) keeps it ignored: the run reads to the end.
+    @Test func anIgnoredSigintStaysIgnored() throws {
+        let capture = try Data(contentsOf: URL(fileURLWithPath: Binary.capture("crafted-pcap-le-usec.pcap")))
+        let run = try Binary.PipedRun(
+            ["-c", "trap '' INT && exec '\(Binary.url.path)' analyze --quiet -"], executable: "/bin/sh")
+        try run.write(capture.prefix(Binary.recordEnds(capture)[4]))
+        _ = run.readLines(2)
+        kill(run.process.processIdentifier, SIGINT)
+        usleep(100_000)
+        try run.write(capture.dropFirst(Binary.recordEnds(capture)[4]))
+        try run.input.fileHandleForWriting.close()
+        let rest = run.output.fileHandleForReading.readDataToEndOfFile()
+        run.process.waitUntilExit()
+        #expect(run.process.terminationStatus == 0)
+        #expect(rest.split(separator: UInt8(ascii: "\n")).count == 1)
+    }
+
+    /// Inputs that can be read only once (process substitution, FIFOs) are not peeked at.
+    @Test func readsProcessSubstitution() throws {
+        let capture = Binary.capture("nanosecond.pcap")
+        let gzip = Binary.capture("crafted-base.pcap.gz")
+        let command = "exec '\(Binary.url.path)' analyze --quiet <(cat '\(capture)') <(cat '\(gzip)')"
+        let run = try Binary.run(["-c", command], executable: "/bin/bash")
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.standardOutput.split(whereSeparator: \.isNewline).count == 5)
     }
 
     /// Hundreds of rotated files with a limit of 64 open files: the stream opens each file when it is due

@@ -12,4 +12,8 @@
 /// inflated before it have been delivered. Returns NULL with errno set when the stream cannot be made.
 FILE *rstd_stream_fdopen(int fd);
 
+/// Makes every such stream end its input at its next read, and wakes a read blocked on a quiet pipe, so
+/// that a stop requested from a signal handler takes effect at once. Async-signal-safe.
+void rstd_stream_stop(void);
+
 #endif

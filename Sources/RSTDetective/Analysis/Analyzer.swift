@@ -1,5 +1,4 @@
 public import Logging
-import Synchronization
 
 /// What to analyse and how.
 public struct AnalysisOptions: Sendable {
@@ -51,19 +50,6 @@ public struct AnalysisResult {
     public var interrupted: Bool
 }
 
-/// A request to stop a run early, safe to make from a signal handler: it only stores to a lock-free atomic.
-public final class StopRequest: Sendable {
-    private let requested = Atomic<Bool>(false)
-
-    public init() {}
-
-    /// Asks the run to stop after the packet it is on.
-    public func request() { requested.store(true, ordering: .relaxed) }
-
-    /// Whether a stop was requested.
-    public var isRequested: Bool { requested.load(ordering: .relaxed) }
-}
-
 /// Runs captures through the decoder and the tracker.
 public enum Analyzer {
     /// Analyses `paths` as one stream in timestamp order, so that a connection split across rotated files
@@ -96,7 +82,8 @@ public enum Analyzer {
             while let next = pending.first, inputs.isEmpty || next.firstTimestampNanos <= earliestHead(inputs) {
                 pending.removeFirst()
                 do {
-                    let input = Input(source: try PacketSource(path: next.path, filter: options.filter))
+                    let input = Input(
+                        source: try PacketSource(path: next.path, filter: options.filter), order: next.order)
                     logger.debug(
                         "opened capture", metadata: ["path": "\(next.path)", "link-type": "\(input.source.linkType)"])
                     filesOpened += 1
@@ -136,35 +123,39 @@ public enum Analyzer {
         for input in inputs {
             close(input, counts: &counts, errors: &errors, logger: logger)
         }
+        // A stop that ended a blocked read shows as the end of that input; it is an interruption all the same.
+        interrupted = interrupted || stop?.isRequested == true
         tracker.finish(at: counts.lastPacketNanos, observer: &report)
         return AnalysisResult(
             options: options, report: report, packets: counts, tracker: tracker.counters, filesOpened: filesOpened,
             errors: errors, interrupted: interrupted)
     }
 
-    /// A capture waiting to be opened, and the time of its first record.
+    /// A capture waiting to be opened, the time of its first record, and its place among the arguments.
     private struct Scheduled {
         var path: String
         var firstTimestampNanos: Int64
+        var order: Int
     }
 
-    /// Peeks at each file's first record and orders the files by it. Standard input, which cannot be read
-    /// twice, and files whose first record cannot be read come first, so they are opened at once (and their
-    /// error, if any, is reported where it occurs). Files that cannot be opened are reported here.
+    /// Peeks at each regular file's first record, unfiltered (a lower bound of its first filtered one), and
+    /// orders the files by it. Standard input, pipes and other inputs that cannot be read twice, and files
+    /// whose first record cannot be read, come first, so they are opened at once (and an error is reported
+    /// where it occurs). Files that cannot be opened are reported here.
     private static func schedule(_ paths: [String], filter: String?, errors: inout [CaptureError]) -> [Scheduled] {
         var scheduled: [Scheduled] = []
-        for path in paths {
+        for (order, path) in paths.enumerated() {
             var first = Int64.min
-            if path != "-" {
+            if PacketSource.isRegularFile(path) {
                 do {
-                    var source = try PacketSource(path: path, filter: filter)
+                    var source = try PacketSource(path: path)
                     first = (try? source.next())?.timestampNanos ?? .min
                 } catch {
                     errors.append(error)
                     continue
                 }
             }
-            scheduled.append(Scheduled(path: path, firstTimestampNanos: first))
+            scheduled.append(Scheduled(path: path, firstTimestampNanos: first, order: order))
         }
         // A stable sort keeps the given order among equal times.
         return scheduled.enumerated().sorted {
@@ -182,15 +173,17 @@ public enum Analyzer {
             "closed capture", metadata: ["path": "\(input.source.path)", "records": "\(input.source.recordsRead)"])
     }
 
-    /// The index of the input whose next packet is earliest; ties go to the input opened first.
+    /// The index of the input whose next packet is earliest; ties go to the input given first, as in a
+    /// merge of all the files at once.
     private static func earliest(_ inputs: [Input]) -> Int? {
         var best: Int?
-        var bestTime = Int64.max
+        var bestKey = (Int64.max, Int.max)
         for (index, input) in inputs.enumerated() {
             guard let head = input.head else { continue }
-            if best == nil || head.timestampNanos < bestTime {
+            let key = (head.timestampNanos, input.order)
+            if best == nil || key < bestKey {
                 best = index
-                bestTime = head.timestampNanos
+                bestKey = key
             }
         }
         return best
@@ -204,11 +197,14 @@ public enum Analyzer {
     /// One open capture and the packet it holds next.
     private final class Input {
         var source: PacketSource
+        /// The capture's place among the arguments, which breaks ties between equal timestamps.
+        let order: Int
         var head: PacketInfo?
         var error: CaptureError?
 
-        init(source: consuming PacketSource) {
+        init(source: consuming PacketSource, order: Int) {
             self.source = source
+            self.order = order
         }
 
         func advance() {

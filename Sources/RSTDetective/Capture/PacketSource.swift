@@ -64,6 +64,14 @@ import Glibc
         self.hasFilter = filter != nil
     }
 
+    /// Whether `path` names a regular file (`stat`), which, unlike standard input, a pipe or a FIFO, can be
+    /// opened and read more than once.
+    public static func isRegularFile(_ path: String) -> Bool {
+        guard path != "-" else { return false }
+        var status = stat()
+        return unsafe stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
+    }
+
     /// Checks that `expression` compiles for Ethernet (`pcap_open_dead`, `pcap_compile`), so that a typo
     /// is reported once, before any capture is read.
     ///

@@ -124,6 +124,12 @@ struct HandshakeState {
             }
             return .unchanged
         }
+        if flags.contains(.ack), phase == .established {
+            // What the server acknowledges the client has sent, even if the capture missed that segment.
+            let acknowledged = segment.acknowledgmentNumber
+            let ahead = acknowledged &- clientNextSequence
+            if Int32(bitPattern: ahead) > 0, ahead < 1 << 30 { clientNextSequence = acknowledged }
+        }
         if flags.contains(.rst) {
             switch phase {
             case .synSent where flags.contains(.ack) && acknowledgesSYN(segment.acknowledgmentNumber):

@@ -59,7 +59,9 @@ public struct HandshakeTracker {
         let key = FlowKey(segment, sourceIsLower: &sourceIsLower)
         if let slot = table.find(key) {
             let state = table[slot: slot]
-            if now < state.deadlineNanos {
+            // The clock, not the segment's own time, decides expiry, as in the sweep: with timestamps that go
+            // backwards, the result then does not depend on where the sweep happens to be.
+            if clockNanos < state.deadlineNanos {
                 let fromClient = sourceIsLower == state.clientIsLower
                 let transition = table[slot: slot].advance(
                     with: segment, fromClient: fromClient, configuration: configuration, counters: &counters)

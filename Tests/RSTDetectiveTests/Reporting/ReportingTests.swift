@@ -49,11 +49,11 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("out.csv").path
         let file = try ReportFile(path: path)
-        file.writeRecord(["plain", "with,comma", "with \"quote\"", "line\nbreak"])
+        file.writeRecord(["plain", "with,comma", "with \"quote\"", "line\nbreak", "crlf\r\nbreak"])
         #expect(!FileManager.default.fileExists(atPath: path))
         try file.commit()
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        #expect(text == "plain,\"with,comma\",\"with \"\"quote\"\"\",\"line\nbreak\"\r\n")
+        #expect(text == "plain,\"with,comma\",\"with \"\"quote\"\"\",\"line\nbreak\",\"crlf\r\nbreak\"\r\n")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["out.csv"])
     }
 

@@ -201,6 +201,31 @@ struct Conversation {
         #expect(inWindow.finish() == [.clientReset])
     }
 
+    /// A client segment the capture missed still counts once the server acknowledges it: a client RST after
+    /// it is the client's.
+    @Test func theServersAckExtendsTheClientsSequence() {
+        var conversation = Conversation()
+        conversation.handshake(payload: 10)
+        conversation.server(250, .ack, seq: 5001, ack: 1111)
+        conversation.client(300, .rst, seq: 1111)
+        #expect(conversation.finish() == [.clientReset])
+    }
+
+    /// Expiry follows the latest timestamp seen, whichever slot the flow sits in: with a timestamp that goes
+    /// backwards, every hash seed gives the same outcome.
+    @Test func backwardTimestampsGiveOneResultForEverySeed() {
+        for seed in UInt64(1)...40 {
+            var conversation = Conversation()
+            conversation.tracker = HandshakeTracker(configuration: .init(maximumDelayNanos: 1_000_000_000), seed: seed)
+            conversation.handshake()
+            conversation.clientPort = 40001
+            conversation.client(2_000_000, .syn, seq: 1)
+            conversation.clientPort = 40000
+            conversation.server(500_000, .rst, seq: 5001)
+            #expect(conversation.finish().sorted { $0.rawValue < $1.rawValue } == [.completed, .openAtEnd])
+        }
+    }
+
     /// A retransmitted SYN answered with a new server ISN: the client's ACK picks the SYN-ACK it answers.
     @Test func theClientsAckChoosesBetweenTwoServerISNs() {
         var conversation = Conversation()
