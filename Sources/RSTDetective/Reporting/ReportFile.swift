@@ -87,8 +87,9 @@ import Synchronization
     /// Quotes a field that holds a comma, a quote or a line break, doubling its quotes. The test is on
     /// Unicode scalars, because Swift's characters join CRLF, or a quote and a combining mark, into one.
     private static func escape(_ field: String) -> String {
-        let special: Set<Unicode.Scalar> = [",", "\"", "\n", "\r"]
-        guard field.unicodeScalars.contains(where: special.contains) else { return field }
+        guard field.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else {
+            return field
+        }
         var quoted = String.UnicodeScalarView()
         quoted.append("\"")
         for scalar in field.unicodeScalars {
