@@ -20,14 +20,7 @@ import Testing
     }
 
     @Test func equalTimestampsFollowTheArguments() throws {
-        let syn = B.ipv4(B.tcp(sourcePort: 40000, destinationPort: 80, sequence: 100, flags: 0x02))
-        let synAck = B.ipv4(
-            B.tcp(sourcePort: 80, destinationPort: 40000, sequence: 5000, ack: 101, flags: 0x12),
-            source: 0x0a01_0002, destination: 0x0a01_0001)
-        let ack = B.ipv4(B.tcp(sourcePort: 40000, destinationPort: 80, sequence: 101, ack: 5001, flags: 0x10))
-        let reset = B.ipv4(
-            B.tcp(sourcePort: 80, destinationPort: 40000, sequence: 5001, flags: 0x04),
-            source: 0x0a01_0002, destination: 0x0a01_0001)
+        let (syn, synAck, ack, reset) = B.signature()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rstd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -31,18 +31,10 @@ import Testing
     }
 
     @Test func extremeTimestampsAreClampedNotFatal() throws {
-        typealias B = PacketBuilder
-        let client = B.ipv4(B.tcp(sourcePort: 40000, destinationPort: 80, sequence: 100, flags: 0x02))
-        let synAck = B.ipv4(
-            B.tcp(sourcePort: 80, destinationPort: 40000, sequence: 5000, ack: 101, flags: 0x12),
-            source: 0x0a01_0002, destination: 0x0a01_0001)
-        let ack = B.ipv4(B.tcp(sourcePort: 40000, destinationPort: 80, sequence: 101, ack: 5001, flags: 0x10))
-        let reset = B.ipv4(
-            B.tcp(sourcePort: 80, destinationPort: 40000, sequence: 5001, flags: 0x04),
-            source: 0x0a01_0002, destination: 0x0a01_0001)
+        let (syn, synAck, ack, reset) = PacketBuilder.signature()
         let far: UInt64 = 8_000_000_000
         let bytes = Self.capture(
-            timestamps: [far, 0 &- far, 0 &- far, UInt64.max], packets: [client, synAck, ack, reset])
+            timestamps: [far, 0 &- far, 0 &- far, UInt64.max], packets: [syn, synAck, ack, reset])
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("rstd-\(UUID().uuidString).pcapng")
         try Data(bytes).write(to: path)
         defer { try? FileManager.default.removeItem(at: path) }

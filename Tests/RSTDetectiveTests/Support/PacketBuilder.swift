@@ -37,6 +37,20 @@ enum PacketBuilder {
         return bytes + be16(etherType) + payload
     }
 
+    /// The signature as raw IPv4 packets, 10.1.0.1:40000 -> 10.1.0.2:80: SYN, SYN-ACK, ACK, then the
+    /// server's RST with sequence number = server ISN + 1 and no ACK flag.
+    static func signature() -> (syn: [UInt8], synAck: [UInt8], ack: [UInt8], reset: [UInt8]) {
+        let syn = ipv4(tcp(sourcePort: 40000, destinationPort: 80, sequence: 100, flags: 0x02))
+        let synAck = ipv4(
+            tcp(sourcePort: 80, destinationPort: 40000, sequence: 5000, ack: 101, flags: 0x12),
+            source: 0x0a01_0002, destination: 0x0a01_0001)
+        let ack = ipv4(tcp(sourcePort: 40000, destinationPort: 80, sequence: 101, ack: 5001, flags: 0x10))
+        let reset = ipv4(
+            tcp(sourcePort: 80, destinationPort: 40000, sequence: 5001, flags: 0x04),
+            source: 0x0a01_0002, destination: 0x0a01_0001)
+        return (syn, synAck, ack, reset)
+    }
+
     static func be16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xff)] }
     static func be32(_ value: UInt32) -> [UInt8] { be16(UInt16(value >> 16)) + be16(UInt16(value & 0xffff)) }
 
