@@ -76,7 +76,6 @@ public enum Analyzer {
         var tracker = HandshakeTracker(configuration: options.tracker)
         var report = AnalysisReport(bucketModel: options.bucketModel, onIncident: onIncident)
         var counts = PacketCounts()
-        var interrupted = false
         while true {
             // Open every file whose first packet is due before the earliest packet at hand.
             while let next = pending.first, inputs.isEmpty || next.firstTimestampNanos <= earliestHead(inputs) {
@@ -97,11 +96,7 @@ public enum Analyzer {
                     errors.append(error)
                 }
             }
-            guard let index = earliest(inputs), let info = inputs[index].head else { break }
-            if stop?.isRequested == true {
-                interrupted = true
-                break
-            }
+            guard let index = earliest(inputs), let info = inputs[index].head, stop?.isRequested != true else { break }
             let input = inputs[index]
             counts.packets += 1
             counts.firstPacketNanos = min(counts.firstPacketNanos ?? .max, info.timestampNanos)
@@ -123,12 +118,11 @@ public enum Analyzer {
         for input in inputs {
             close(input, counts: &counts, errors: &errors, logger: logger)
         }
-        // A stop that ended a blocked read shows as the end of that input; it is an interruption all the same.
-        interrupted = interrupted || stop?.isRequested == true
         tracker.finish(at: counts.lastPacketNanos, observer: &report)
         return AnalysisResult(
             options: options, report: report, packets: counts, tracker: tracker.counters, filesOpened: filesOpened,
-            errors: errors, interrupted: interrupted)
+            // A stop that ended a blocked read shows as the end of that input; it is an interruption all the same.
+            errors: errors, interrupted: stop?.isRequested == true)
     }
 
     /// A capture waiting to be opened, the time of its first record, and its place among the arguments.
