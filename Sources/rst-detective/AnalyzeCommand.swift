@@ -41,8 +41,17 @@ struct AnalyzeCommand: ParsableCommand {
             valueName: "seconds"))
     var handshakeTimeout: Double = 60
 
-    @Option(help: ArgumentHelp("SO_REUSEPORT listeners on the server port (buckets in by-bucket.csv).", valueName: "n"))
-    var listeners = 1
+    @Option(
+        help: ArgumentHelp(
+            "Also write every settled connection attempt, with its outcome and listener, to this CSV; - for standard output.",
+            valueName: "file"))
+    var connections: String?
+
+    @OptionGroup(title: "Reuseport model (hash and bucket columns)")
+    var kernel: KernelOptions
+
+    @OptionGroup(title: "Reuseport model (hash and bucket columns)")
+    var secrets: SecretOptions
 
     @Option(
         name: .customLong("max-flows"),
@@ -62,7 +71,10 @@ struct AnalyzeCommand: ParsableCommand {
         guard captures.filter({ $0 == "-" }).count <= 1 else {
             throw ValidationError("standard input (-) can be read once")
         }
-        guard (1...65536).contains(listeners) else { throw ValidationError("--listeners must be 1 to 65536") }
+        let standardOutputs = [csv ?? (reportDirectory == nil ? "-" : nil), connections].filter { $0 == "-" }
+        guard standardOutputs.count <= 1 else {
+            throw ValidationError("only one of --csv and --connections can be standard output (-)")
+        }
         guard maximumDelay > 0, maximumDelay <= 3600 else {
             throw ValidationError("--max-delay must be above 0 and at most 3600")
         }
@@ -79,29 +91,38 @@ struct AnalyzeCommand: ParsableCommand {
 
     func run() throws {
         let logger = LoggingSetup.logger(verbosity: verbose)
+        let model = try secrets.model(kernel)
         let directory: ReportDirectory?
         let csvFile: ReportFile?
+        let connectionsFile: ReportFile?
         do {
             directory = try reportDirectory.map { path throws(ReportError) in try ReportDirectory(path: path) }
             csvFile = try (csv ?? (reportDirectory == nil ? "-" : nil)).map { path throws(ReportError) in
                 try ReportFile(path: path)
             }
+            connectionsFile = try connections.map { path throws(ReportError) in try ReportFile(path: path) }
         } catch {
             StandardError.report(error.description)
             throw ExitStatus.outputError
         }
-        csvFile?.writeRecord(Incident.csvHeader)
+        csvFile?.writeRecord(Connection.incidentCSVHeader)
+        connectionsFile?.writeRecord(Connection.connectionCSVHeader)
         let streams = [directory?.incidents, csvFile].compactMap { $0 }
         let options = AnalysisOptions(
             tracker: HandshakeTracker.Configuration(
                 maximumDelayNanos: Int64(maximumDelay * 1e9), handshakeTimeoutNanos: Int64(handshakeTimeout * 1e9),
                 maximumFlows: maximumFlows),
             filter: filter,
-            bucketModel: ReusePortBucket(listeners: listeners))
+            bucketModel: model)
         let stop = SignalHandling.install()
-        let result = Analyzer.run(paths: captures, options: options, logger: logger, stop: stop) { incident in
+        let result = Analyzer.run(paths: captures, options: options, logger: logger, stop: stop) { connection in
+            if let connectionsFile {
+                connectionsFile.writeRecord(connection.connectionCSVFields)
+                if connectionsFile.path == "-" { connectionsFile.flush() }
+            }
+            guard connection.isIncident else { return }
             for stream in streams {
-                stream.writeRecord(incident.csvFields)
+                stream.writeRecord(connection.incidentCSVFields)
                 // On standard output, each incident is visible at once to a reader of the pipe.
                 if stream.path == "-" { stream.flush() }
             }
@@ -116,11 +137,13 @@ struct AnalyzeCommand: ParsableCommand {
             StandardError.report(error.description)
             outputFailed = true
         }
-        do {
-            try csvFile?.commit()
-        } catch {
-            StandardError.report(error.description)
-            outputFailed = true
+        for file in [csvFile, connectionsFile].compactMap({ $0 }) {
+            do {
+                try file.commit()
+            } catch {
+                StandardError.report(error.description)
+                outputFailed = true
+            }
         }
         if !quiet {
             StandardError.write(Summary.text(result))

@@ -121,7 +121,7 @@ enum Binary {
         let header = incidents[0].split(separator: ",").map(String.init)
         for column in [
             "syn_time", "rst_time", "client_ip", "client_port", "server_ip", "server_port", "ack_payload_bytes",
-            "ack_to_rst_us", "hash", "bucket", "history",
+            "ack_to_rst_us", "hash", "bucket", "bucket_if_fewer", "bucket_if_more", "moves_on_churn", "history",
         ] {
             #expect(header.contains(column), "incidents.csv lacks \(column)")
         }
@@ -134,7 +134,7 @@ enum Binary {
                 .hasSuffix(",ShADr\r\n"))
         #expect(try lines("by-source-port.csv").first == "client_port,incidents,handshakes")
         #expect(try lines("by-source-port.csv").contains("40001,1,1"))
-        #expect(try lines("by-bucket.csv") == ["bucket,incidents,handshakes", "0,2,3"])
+        #expect(try lines("by-bucket.csv") == ["bucket,incidents,handshakes,expected_incidents", "0,2,3,2.000"])
         let summary = try lines("summary.csv")
         #expect(summary.first == "metric,value")
         for metric in ["packets,21", "tcp_packets,21", "handshakes_completed,3", "incidents,2", "outcome_refused,1"] {
@@ -202,7 +202,7 @@ enum Binary {
         #expect(run.status == 0)
         let rows = try String(contentsOf: incidents, encoding: .utf8).split(whereSeparator: \.isNewline)
         #expect(rows.count == 3)
-        #expect(rows.allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 16 })
+        #expect(rows.allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 19 })
     }
 
     @Test func anUnwritableReportDirectoryExitsTwo() throws {

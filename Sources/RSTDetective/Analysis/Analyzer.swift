@@ -64,17 +64,17 @@ public enum Analyzer {
     ///   - options: Filter, tracker limits and bucket model.
     ///   - logger: Receives debug messages per file, never per packet.
     ///   - stop: When requested, the run ends after the current packet as if the input had ended.
-    ///   - onIncident: Called for each incident as its RST is read.
+    ///   - onConnection: Called for each settled attempt, with its listener; an incident as its RST is read.
     public static func run(
         paths: [String], options: AnalysisOptions, logger: Logger, stop: StopRequest? = nil,
-        onIncident: @escaping (Incident) -> Void = { _ in }
+        onConnection: @escaping (Connection) -> Void = { _ in }
     ) -> AnalysisResult {
         var errors: [CaptureError] = []
         var pending = schedule(paths, filter: options.filter, errors: &errors)
         var inputs: [Input] = []
         var filesOpened = 0
         var tracker = HandshakeTracker(configuration: options.tracker)
-        var report = AnalysisReport(bucketModel: options.bucketModel, onIncident: onIncident)
+        var report = AnalysisReport(bucketModel: options.bucketModel, onConnection: onConnection)
         var counts = PacketCounts()
         while true {
             // Open every file whose first packet is due before the earliest packet at hand.

@@ -15,16 +15,21 @@ public struct AnalysisReport: HandshakeObserver {
     private(set) var serverPortIncidents = [UInt32](repeating: 0, count: 65536)
     private(set) var bucketHandshakes: [Int]
     private(set) var bucketIncidents: [Int]
-    private let onIncident: (Incident) -> Void
+    /// Completed handshakes whose 4-tuple would go to another listener if one were added or removed.
+    public private(set) var handshakesMovingOnChurn = 0
+    /// Incidents whose 4-tuple would go to another listener if one were added or removed.
+    public private(set) var incidentsMovingOnChurn = 0
+    private let onConnection: (Connection) -> Void
 
     /// - Parameters:
     ///   - bucketModel: How hashes and buckets are computed.
-    ///   - onIncident: Called once per incident, when its RST is seen, for streaming output.
-    public init(bucketModel: ReusePortBucket, onIncident: @escaping (Incident) -> Void = { _ in }) {
+    ///   - onConnection: Called once per settled attempt, incidents as soon as their RST is seen, for
+    ///     streaming output.
+    public init(bucketModel: ReusePortBucket, onConnection: @escaping (Connection) -> Void = { _ in }) {
         self.bucketModel = bucketModel
         self.bucketHandshakes = [Int](repeating: 0, count: bucketModel.listeners)
         self.bucketIncidents = [Int](repeating: 0, count: bucketModel.listeners)
-        self.onIncident = onIncident
+        self.onConnection = onConnection
     }
 
     /// Connection attempts settled.
@@ -38,22 +43,32 @@ public struct AnalysisReport: HandshakeObserver {
 
     public mutating func record(_ handshake: HandshakeRecord) {
         outcomeCounts[Int(handshake.outcome.rawValue)] += 1
-        guard handshake.handshakeCompleted else { return }
-        handshakesCompleted += 1
         let hash = bucketModel.hash(
             client: handshake.client, clientPort: handshake.clientPort, server: handshake.server,
             serverPort: handshake.serverPort, isIPv6: handshake.isIPv6)
-        let bucket = bucketModel.bucket(forHash: hash)
+        let connection = Connection(handshake: handshake, hash: hash, choice: bucketModel.choice(forHash: hash))
+        if handshake.handshakeCompleted {
+            count(connection)
+        }
+        onConnection(connection)
+    }
+
+    private mutating func count(_ connection: Connection) {
+        let handshake = connection.handshake
+        let bucket = connection.choice.bucket
+        let moves = connection.choice.movesOnChurn
+        handshakesCompleted += 1
+        if moves { handshakesMovingOnChurn += 1 }
         clientPortHandshakes[Int(handshake.clientPort)] &+= 1
         serverPortHandshakes[Int(handshake.serverPort)] &+= 1
         bucketHandshakes[bucket] += 1
-        guard handshake.outcome == .resetAfterHandshake else { return }
+        guard connection.isIncident else { return }
+        if moves { incidentsMovingOnChurn += 1 }
         clientPortIncidents[Int(handshake.clientPort)] &+= 1
         serverPortIncidents[Int(handshake.serverPort)] &+= 1
         bucketIncidents[bucket] += 1
         if firstIncidentNanos == nil { firstIncidentNanos = handshake.settledTimeNanos }
         lastIncidentNanos = handshake.settledTimeNanos
-        onIncident(Incident(handshake: handshake, hash: hash, bucket: bucket))
     }
 
     /// Ports with at least one completed handshake or incident, ascending.
@@ -69,6 +84,11 @@ public struct AnalysisReport: HandshakeObserver {
     /// Every bucket 0..<N, zeros included.
     public func buckets() -> [(bucket: Int, incidents: Int, handshakes: Int)] {
         bucketHandshakes.indices.map { ($0, bucketIncidents[$0], bucketHandshakes[$0]) }
+    }
+
+    /// The chi-square test of incidents over buckets against handshakes, or nil when it does not apply.
+    public var bucketUniformity: BucketUniformity? {
+        BucketUniformity(incidents: bucketIncidents, handshakes: bucketHandshakes)
     }
 
     private static func rows(_ incidents: [UInt32], _ handshakes: [UInt32]) -> [(

@@ -1,7 +1,8 @@
 import Glibc
 
 /// Writes the report files of a run into one directory: incidents.csv (streamed while the run goes on),
-/// then by-source-port.csv, by-server-port.csv, by-bucket.csv and summary.csv at the end. Each is written
+/// then by-source-port.csv, by-server-port.csv, by-bucket.csv (every listener 0..<N, with the incidents
+/// expected if they followed handshakes) and summary.csv at the end. Each is written
 /// aside and renamed into place, so a reader never sees a half-written file.
 public struct ReportDirectory {
     public let path: String
@@ -15,7 +16,7 @@ public struct ReportDirectory {
         self.path = path
         try Self.makeDirectory(path)
         incidents = try ReportFile(path: Self.join(path, "incidents.csv"))
-        incidents.writeRecord(Incident.csvHeader)
+        incidents.writeRecord(Connection.incidentCSVHeader)
     }
 
     /// Commits incidents.csv and writes the other reports.
@@ -39,9 +40,17 @@ public struct ReportDirectory {
                 report.serverPorts().map { [String($0.port), String($0.incidents), String($0.handshakes)] })
         }
         attempt { () throws(ReportError) in
+            let buckets = report.buckets()
+            let expected = BucketUniformity.expectedIncidents(
+                incidents: buckets.map(\.incidents), handshakes: buckets.map(\.handshakes))
             try write(
-                "by-bucket.csv", header: ["bucket", "incidents", "handshakes"],
-                report.buckets().map { [String($0.bucket), String($0.incidents), String($0.handshakes)] })
+                "by-bucket.csv", header: ["bucket", "incidents", "handshakes", "expected_incidents"],
+                zip(buckets, expected).map { row, expected in
+                    [
+                        String(row.bucket), String(row.incidents), String(row.handshakes),
+                        Summary.fixed(expected, digits: 3),
+                    ]
+                })
         }
         attempt { () throws(ReportError) in
             try write("summary.csv", header: ["metric", "value"], Summary.metrics(result).map { [$0.name, $0.value] })

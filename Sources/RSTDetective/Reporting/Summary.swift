@@ -1,8 +1,7 @@
+import Glibc
+
 /// The run's figures as `metric,value` rows (summary.csv) and as a short text for people (standard error).
 public enum Summary {
-    /// The bucket model's name, as summary.csv and the text print it.
-    public static let bucketModelName = "linux-6.15+ reuseport group: (inet_ehashfn * N) >> 32"
-
     /// Every metric of summary.csv, in order.
     public static func metrics(_ result: AnalysisResult) -> [(name: String, value: String)] {
         let report = result.report
@@ -31,9 +30,24 @@ public enum Summary {
             ("max_delay_us", String(result.options.tracker.maximumDelayNanos / 1000)),
             ("handshake_timeout_us", String(result.options.tracker.handshakeTimeoutNanos / 1000)),
             ("filter", result.options.filter ?? ""),
-            ("listeners", String(report.bucketModel.listeners)),
-            ("bucket_model", bucketModelName),
-            ("hash_secret", Incident.hex(report.bucketModel.secret)),
+        ]
+        let model = report.bucketModel
+        let uniformity = report.bucketUniformity
+        rows += [
+            ("listeners", String(model.listeners)),
+            ("kernel", model.kernel.release),
+            ("bucket_model", model.modelName),
+            ("hash_secret", Connection.hex(model.secret)),
+            ("hash_secret_ipv6", Connection.hex(model.secret6)),
+            ("address_secret_ipv6", Connection.hex(model.addressSecret6)),
+            ("handshakes_moving_on_churn", String(report.handshakesMovingOnChurn)),
+            ("handshake_move_share", rate(report.handshakesMovingOnChurn, report.handshakesCompleted)),
+            ("incidents_moving_on_churn", String(report.incidentsMovingOnChurn)),
+            ("incident_move_share", rate(report.incidentsMovingOnChurn, report.incidents)),
+            ("bucket_chi_square", uniformity.map { fixed($0.statistic, digits: 3) } ?? ""),
+            ("bucket_chi_square_df", uniformity.map { String($0.degreesOfFreedom) } ?? ""),
+            ("bucket_chi_square_p", uniformity.map { probability($0.pValue) } ?? ""),
+            ("incidents_concentrated", uniformity.map { $0.isConcentrated ? "1" : "0" } ?? ""),
         ]
         return rows
     }
@@ -76,11 +90,26 @@ public enum Summary {
         }
         let model = report.bucketModel
         lines.append(
-            "top buckets (\(model.listeners) listener(s), \(bucketModelName), secret \(Incident.hex(model.secret))):")
+            "top buckets (\(model.listeners) listener(s); \(model.modelName); secret \(Connection.hex(model.secret))):")
         for row in report.buckets().filter({ $0.incidents > 0 }).sorted(by: { $0.incidents > $1.incidents }).prefix(5) {
             lines.append(
                 "  bucket \(row.bucket): \(row.incidents) of \(row.handshakes) handshakes (\(percent(row.incidents, row.handshakes)))"
             )
+        }
+        guard model.listeners > 1 else { return lines.joined(separator: "\n") + "\n" }
+        lines.append(
+            "what-if churn: \(report.incidentsMovingOnChurn) of \(report.incidents) incidents "
+                + "(\(percent(report.incidentsMovingOnChurn, report.incidents))) would go to another listener "
+                + "if one were added or removed, against \(percent(report.handshakesMovingOnChurn, report.handshakesCompleted)) "
+                + "of all \(report.handshakesCompleted) completed handshakes.")
+        lines.append("  " + model.churnMeaning)
+        if let uniformity = report.bucketUniformity {
+            lines.append(
+                "incidents \(uniformity.isConcentrated ? "are" : "are not") concentrated in some buckets "
+                    + "(chi-square \(fixed(uniformity.statistic, digits: 2)) against handshakes per bucket, "
+                    + "\(uniformity.degreesOfFreedom) degrees of freedom, p = \(probability(uniformity.pValue))"
+                    + (uniformity.smallestExpected < 5 ? "; approximate: some buckets expect fewer than 5" : "")
+                    + ")")
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -97,6 +126,35 @@ public enum Summary {
         let scaled = (part * 1_000_000 + whole / 2) / whole
         let fraction = String(scaled % 1_000_000)
         return "\(scaled / 1_000_000).\(String(repeating: "0", count: 6 - fraction.count))\(fraction)"
+    }
+
+    /// `value` with `digits` decimals.
+    public static func fixed(_ value: Double, digits: Int) -> String {
+        guard value.isFinite else { return String(value) }
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let scaled = (abs(value) * scale).rounded()
+        guard scaled < 9e15 else { return String(value) }
+        let whole = Int64(scaled)
+        let unit = Int64(scale)
+        let fraction = String(whole % unit)
+        let sign = value < 0 && whole != 0 ? "-" : ""
+        guard digits > 0 else { return sign + String(whole) }
+        return "\(sign)\(whole / unit).\(String(repeating: "0", count: digits - fraction.count))\(fraction)"
+    }
+
+    /// A probability: four decimals down to 0.001, then two significant digits in scientific notation.
+    static func probability(_ value: Double) -> String {
+        if value >= 0.001 { return fixed(value, digits: 4) }
+        guard value > 0 else { return "0" }
+        var exponent = Int(log10(value).rounded(.down))
+        var mantissa = (value / pow(10, Double(exponent)) * 10).rounded() / 10
+        if mantissa >= 10 {
+            mantissa /= 10
+            exponent += 1
+        }
+        let magnitude = String(-exponent)
+        return "\(fixed(mantissa, digits: 1))e-\(magnitude.count < 2 ? "0" : "")\(magnitude)"
     }
 
     private static func percent(_ part: Int, _ whole: Int) -> String {

@@ -42,7 +42,7 @@ import Testing
         #expect(result.errors.isEmpty)
         #expect(result.packets.packets == 4)
         #expect(result.packets.tcpPackets == 4)
-        for incident in incidents { _ = incident.csvFields }
+        for incident in incidents { _ = incident.incidentCSVFields }
         let summary = Summary.metrics(result)
         #expect(summary.contains { $0.name == "last_packet_time" && $0.value.hasPrefix("2106-") })
     }

@@ -16,11 +16,11 @@ enum Fixtures {
 
     /// Runs the analyzer with default options and collects the incidents.
     static func analyze(_ paths: [String], options: AnalysisOptions = AnalysisOptions()) -> (
-        result: AnalysisResult, incidents: [Incident]
+        result: AnalysisResult, incidents: [Connection]
     ) {
-        var incidents: [Incident] = []
-        let result = Analyzer.run(paths: paths, options: options, logger: Logger(label: "test")) {
-            incidents.append($0)
+        var incidents: [Connection] = []
+        let result = Analyzer.run(paths: paths, options: options, logger: Logger(label: "test")) { connection in
+            if connection.isIncident { incidents.append(connection) }
         }
         return (result, incidents)
     }
@@ -39,7 +39,7 @@ enum Fixtures {
     }
 
     /// `client_ip,client_port,server_ip,server_port` of an incident.
-    static func tuple(_ incident: Incident) -> String {
+    static func tuple(_ incident: Connection) -> String {
         let record = incident.handshake
         return "\(record.client),\(record.clientPort),\(record.server),\(record.serverPort)"
     }
