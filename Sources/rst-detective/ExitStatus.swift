@@ -6,4 +6,6 @@ enum ExitStatus {
     static let inputError = ExitCode(1)
     /// A report could not be written.
     static let outputError = ExitCode(2)
+    /// calibrate: no secret, or more than one, explains the observations.
+    static let inconclusive = ExitCode(3)
 }
