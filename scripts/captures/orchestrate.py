@@ -654,7 +654,8 @@ Real captures made by `scripts/make-captures` on Linux: real kernel clients
 captured with tcpdump inside `rstd-srv`. Each capture gets fresh namespaces; they are removed on
 exit. No netem, iptables or crafted packets, except the raw-socket RST injections in
 normal-confounders. The hand-crafted edge cases (`crafted-*`) are described in
-[CRAFTED.md](CRAFTED.md).
+[CRAFTED.md](CRAFTED.md), and the reuseport listener lab (`reuseport-lab.*`, which listener the
+kernel chose for each connection) in [../Lab/README.md](../Lab/README.md).
 
 Regenerate (as root; overwrites every file listed here and this README; about one minute):
 
