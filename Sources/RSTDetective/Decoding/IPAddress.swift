@@ -39,16 +39,18 @@ public struct IPAddress: Hashable, Sendable, Comparable {
 
     /// Parses dotted IPv4 or IPv6 text (`inet_pton`).
     public init?(_ text: String) {
-        var v4 = in_addr()
-        if unsafe inet_pton(AF_INET, text, &v4) == 1 {
-            self.init(ipv4: UInt32(bigEndian: v4.s_addr))
+        // Plain bytes rather than in_addr / in6_addr: those C types belong to whichever module included
+        // <netinet/in.h> first, which can be libpcap's.
+        var bytes = (UInt64(0), UInt64(0))
+        if unsafe inet_pton(AF_INET, text, &bytes) == 1 {
+            let octets = unsafe withUnsafeBytes(of: &bytes) { unsafe Array($0.prefix(4)) }
+            self.init(ipv4: octets.reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
             return
         }
-        var v6 = in6_addr()
-        guard unsafe inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
-        let bytes = unsafe withUnsafeBytes(of: &v6) { unsafe Array($0) }
-        let high = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        let low = bytes[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        guard unsafe inet_pton(AF_INET6, text, &bytes) == 1 else { return nil }
+        let octets = unsafe withUnsafeBytes(of: &bytes) { unsafe Array($0) }
+        let high = octets[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let low = octets[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         self.init(high: high, low: low)
     }
 }
