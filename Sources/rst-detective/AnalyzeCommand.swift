@@ -29,34 +29,19 @@ struct AnalyzeCommand: ParsableCommand {
     var filter: String?
 
     @Option(
-        name: .customLong("max-delay"),
-        help: ArgumentHelp(
-            "A RST counts if it comes less than this long after the handshake ACK.", valueName: "seconds"))
-    var maximumDelay: Double = 1.0
-
-    @Option(
-        name: .customLong("handshake-timeout"),
-        help: ArgumentHelp(
-            "An attempt with no SYN-ACK, or no ACK, this long after the last SYN or SYN-ACK is unanswered, or abandoned.",
-            valueName: "seconds"))
-    var handshakeTimeout: Double = 60
-
-    @Option(
         help: ArgumentHelp(
             "Also write every settled connection attempt, with its outcome and listener, to this CSV; - for standard output.",
             valueName: "file"))
     var connections: String?
+
+    @OptionGroup(title: "Handshake tracking")
+    var tracking: TrackerOptions
 
     @OptionGroup(title: "Reuseport model (hash and bucket columns)")
     var kernel: KernelOptions
 
     @OptionGroup(title: "Reuseport model (hash and bucket columns)")
     var secrets: SecretOptions
-
-    @Option(
-        name: .customLong("max-flows"),
-        help: ArgumentHelp("Handshakes tracked at once; further SYNs are counted, not tracked.", valueName: "n"))
-    var maximumFlows = 1_000_000
 
     @Flag(name: .shortAndLong, help: "Do not print the summary on standard error.")
     var quiet = false
@@ -74,15 +59,6 @@ struct AnalyzeCommand: ParsableCommand {
         let standardOutputs = [csv ?? (reportDirectory == nil ? "-" : nil), connections].filter { $0 == "-" }
         guard standardOutputs.count <= 1 else {
             throw ValidationError("only one of --csv and --connections can be standard output (-)")
-        }
-        guard maximumDelay > 0, maximumDelay <= 3600 else {
-            throw ValidationError("--max-delay must be above 0 and at most 3600")
-        }
-        guard handshakeTimeout > 0, handshakeTimeout <= 86400 else {
-            throw ValidationError("--handshake-timeout must be above 0 and at most 86400")
-        }
-        guard maximumFlows > 0, maximumFlows <= 100_000_000 else {
-            throw ValidationError("--max-flows must be 1 to 100000000")
         }
         if let filter, let message = PacketSource.filterError(filter) {
             throw ValidationError("bad filter '\(filter)': \(message)")
@@ -109,9 +85,7 @@ struct AnalyzeCommand: ParsableCommand {
         connectionsFile?.writeRecord(Connection.connectionCSVHeader)
         let streams = [directory?.incidents, csvFile].compactMap { $0 }
         let options = AnalysisOptions(
-            tracker: HandshakeTracker.Configuration(
-                maximumDelayNanos: Int64(maximumDelay * 1e9), handshakeTimeoutNanos: Int64(handshakeTimeout * 1e9),
-                maximumFlows: maximumFlows),
+            tracker: tracking.configuration,
             filter: filter,
             bucketModel: model)
         let stop = SignalHandling.install()
