@@ -11,5 +11,7 @@ struct RSTDetectiveCommand: ParsableCommand {
             could be read was analysed and reported); 2 a report could not be written; 3 calibrate found no \
             single secret; 64 bad usage, including a BPF filter that does not compile.
             """,
-        subcommands: [AnalyzeCommand.self, HashCommand.self, CalibrateCommand.self])
+        subcommands: [
+            AnalyzeCommand.self, CaptureCommand.self, InterfacesCommand.self, HashCommand.self, CalibrateCommand.self,
+        ])
 }

@@ -48,6 +48,40 @@ public struct AnalysisResult {
     public var errors: [CaptureError]
     /// Whether the run stopped early because a stop was requested (Ctrl-C).
     public var interrupted: Bool
+    /// Live capture: the interface and libpcap's counters; nil for capture files.
+    public var live: LiveCounters?
+
+    public init(
+        options: AnalysisOptions, report: AnalysisReport, packets: PacketCounts, tracker: TrackerCounters,
+        filesOpened: Int, errors: [CaptureError], interrupted: Bool, live: LiveCounters? = nil
+    ) {
+        self.options = options
+        self.report = report
+        self.packets = packets
+        self.tracker = tracker
+        self.filesOpened = filesOpened
+        self.errors = errors
+        self.interrupted = interrupted
+        self.live = live
+    }
+}
+
+/// What a live capture adds to a result: where it listened, for how long, and what libpcap could not deliver.
+public struct LiveCounters: Sendable {
+    public var interface: String
+    /// Seconds since the capture started.
+    public var elapsedSeconds: Double
+    /// Handshakes being tracked now: at the end of a run they are settled as `open_at_end`.
+    public var openHandshakes: Int
+    /// libpcap's counters; nil when it could not give them.
+    public var statistics: LiveSource.Statistics?
+
+    public init(interface: String, elapsedSeconds: Double, openHandshakes: Int, statistics: LiveSource.Statistics?) {
+        self.interface = interface
+        self.elapsedSeconds = elapsedSeconds
+        self.openHandshakes = openHandshakes
+        self.statistics = statistics
+    }
 }
 
 /// Runs captures through the decoder and the tracker.

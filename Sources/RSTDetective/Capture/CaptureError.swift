@@ -11,6 +11,12 @@ public enum CaptureError: Error, Sendable, Equatable, CustomStringConvertible {
     case mixedLinkTypes(path: String, record: Int, reason: String)
     /// The BPF filter expression did not compile for this capture's link type.
     case badFilter(path: String, expression: String, reason: String)
+    /// Live capture: the interface does not exist; `available` lists those that do.
+    case noSuchInterface(interface: String, available: [String])
+    /// Live capture: the process may not capture (it lacks CAP_NET_RAW).
+    case permissionDenied(interface: String, reason: String)
+    /// Live capture: libpcap could not open, list or save the interface for another reason.
+    case cannotCapture(interface: String, reason: String)
 
     public var description: String {
         switch self {
@@ -23,6 +29,14 @@ public enum CaptureError: Error, Sendable, Equatable, CustomStringConvertible {
                 + " interface first, for example `tshark -r '\(path)' -Y 'frame.interface_id == 1' -w part1.pcapng`"
         case .badFilter(let path, let expression, let reason):
             "bad filter '\(expression)' for '\(path)': \(reason)"
+        case .noSuchInterface(let interface, let available):
+            "no such interface '\(interface)'"
+                + (available.isEmpty ? "" : "; interfaces: " + available.joined(separator: ", "))
+        case .permissionDenied(let interface, let reason):
+            "cannot capture on '\(interface)': \(reason); capturing needs the CAP_NET_RAW capability: run as root, "
+                + "or give it to the binary with setcap cap_net_raw,cap_net_admin=eip"
+        case .cannotCapture(let interface, let reason):
+            interface.isEmpty ? "cannot capture: \(reason)" : "cannot capture on '\(interface)': \(reason)"
         }
     }
 }

@@ -11,12 +11,17 @@ public struct ReportDirectory {
 
     /// Creates the directory if needed and opens incidents.csv with its header.
     ///
+    /// - Parameters:
+    ///   - path: The directory.
+    ///   - streamingIncidents: Write incidents.csv under its name as incidents come (a live capture), instead
+    ///     of aside until `finish`.
     /// - Throws: `ReportError.cannotWrite` when the directory or the file cannot be created.
-    public init(path: String) throws(ReportError) {
+    public init(path: String, streamingIncidents: Bool = false) throws(ReportError) {
         self.path = path
         try Self.makeDirectory(path)
-        incidents = try ReportFile(path: Self.join(path, "incidents.csv"))
+        incidents = try ReportFile(path: Self.join(path, "incidents.csv"), streaming: streamingIncidents)
         incidents.writeRecord(Connection.incidentCSVHeader)
+        if streamingIncidents { incidents.flush() }
     }
 
     /// Commits incidents.csv and writes the other reports.
@@ -24,10 +29,20 @@ public struct ReportDirectory {
     /// - Throws: The first `ReportError`; the files that could be written are written.
     public func finish(_ result: AnalysisResult) throws(ReportError) {
         var firstError: ReportError?
+        do { try incidents.commit() } catch { firstError = error }
+        do { try writeAggregates(result) } catch { firstError = firstError ?? error }
+        if let firstError { throw firstError }
+    }
+
+    /// Writes by-source-port.csv, by-server-port.csv, by-bucket.csv and summary.csv from `result`, each
+    /// aside and renamed into place: a live capture rewrites them while it runs.
+    ///
+    /// - Throws: The first `ReportError`; the files that could be written are written.
+    public func writeAggregates(_ result: AnalysisResult) throws(ReportError) {
+        var firstError: ReportError?
         func attempt(_ body: () throws(ReportError) -> Void) {
             do { try body() } catch { firstError = firstError ?? error }
         }
-        attempt { () throws(ReportError) in try incidents.commit() }
         let report = result.report
         attempt { () throws(ReportError) in
             try write(

@@ -13,12 +13,25 @@ import Synchronization
 
     /// Opens `path` (`-` is standard output) for writing.
     ///
+    /// - Parameters:
+    ///   - path: The report's final path, or `-`.
+    ///   - streaming: Write under the final name from the start, for a report that grows while a live
+    ///     capture runs and is read with `tail -f`: each record is then flushed whole. Otherwise the report
+    ///     is written aside and appears under its name only at `commit`.
     /// - Throws: `ReportError.cannotWrite` when the file cannot be created.
-    public init(path: String) throws(ReportError) {
+    public init(path: String, streaming: Bool = false) throws(ReportError) {
         self.path = path
         if path == "-" {
             temporaryPath = nil
             unsafe stream = unsafe fdopen(dup(STDOUT_FILENO), "w")
+            return
+        }
+        if streaming {
+            guard let opened = unsafe fopen(path, "w") else {
+                throw .cannotWrite(path: path, reason: unsafe String(cString: strerror(errno)))
+            }
+            temporaryPath = nil
+            unsafe stream = opened
             return
         }
         let slash = path.lastIndex(of: "/")

@@ -13,6 +13,17 @@ public enum Summary {
             ("packets_filtered_out", String(result.packets.filteredOut)),
             ("tcp_packets", String(result.packets.tcpPackets)),
         ]
+        if let live = result.live {
+            let statistics = live.statistics
+            rows += [
+                ("interface", live.interface),
+                ("capture_seconds", fixed(live.elapsedSeconds, digits: 3)),
+                ("packets_received", statistics.map { String($0.received) } ?? ""),
+                ("packets_dropped_by_kernel", statistics.map { String($0.droppedByKernel) } ?? ""),
+                ("packets_dropped_by_interface", statistics.map { String($0.droppedByInterface) } ?? ""),
+                ("handshakes_open", String(live.openHandshakes)),
+            ]
+        }
         rows += SkipReason.allCases.map { ($0.metricName, String(result.packets.count(of: $0))) }
         rows += [
             ("connection_attempts", String(report.connectionAttempts)),
@@ -59,6 +70,17 @@ public enum Summary {
         var lines: [String] = []
         if result.interrupted {
             lines.append("interrupted: stopped reading after \(packets.packets) packets; the reports cover those")
+        }
+        if let live = result.live {
+            let drops =
+                live.statistics.map {
+                    "libpcap received \($0.received), dropped \($0.droppedByKernel) in the kernel and "
+                        + "\($0.droppedByInterface) at the interface"
+                        + ($0.dropped > 0 ? ": the incidents may be incomplete" : "")
+                } ?? "libpcap gave no drop counts"
+            lines.append(
+                "captured on \(live.interface) for \(fixed(live.elapsedSeconds, digits: 1)) s: \(drops); "
+                    + "\(live.openHandshakes) handshake(s) still open at the end")
         }
         let skipped = SkipReason.allCases.filter { packets.count(of: $0) > 0 }
             .map { "\(packets.count(of: $0)) \($0.metricName.dropFirst("skipped_".count))" }
@@ -116,7 +138,7 @@ public enum Summary {
 
     private static func isOpenError(_ error: CaptureError) -> Bool {
         switch error {
-        case .cannotOpen, .badFilter: true
+        case .cannotOpen, .badFilter, .noSuchInterface, .permissionDenied, .cannotCapture: true
         case .readFailed, .mixedLinkTypes: false
         }
     }

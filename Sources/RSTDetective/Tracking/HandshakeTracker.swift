@@ -103,6 +103,15 @@ public struct HandshakeTracker {
         }
     }
 
+    /// Moves the clock to `nowNanos` without a packet and settles the attempts past their deadline: a live
+    /// capture on a quiet link calls it with the current time, so outcomes do not wait for the next packet.
+    ///
+    /// - Complexity: O(capacity of the flow table); call it about once a second, not per packet.
+    public mutating func advance<Observer: HandshakeObserver>(to nowNanos: Int64, observer: inout Observer) {
+        if nowNanos > clockNanos { clockNanos = nowNanos }
+        sweep(slots: table.capacity, observer: &observer)
+    }
+
     /// Settles every attempt still open at the end of the input: those whose deadline passed by the
     /// latest timestamp get their timeout outcome, the others `openAtEnd`.
     ///

@@ -1,0 +1,278 @@
+import ArgumentParser
+import Glibc
+import RSTDetective
+
+/// `rst-detective capture`: watches an interface and reports incidents as they happen.
+struct CaptureCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capture",
+        abstract: "Capture live on an interface and report incidents as they happen.",
+        discussion: """
+            Each incident is written to incidents.csv (or --csv) and flushed the moment its RST is read, so \
+            tail -f sees it at once. The other reports in --report-dir are rewritten aside and renamed into \
+            place every --report-interval seconds and at the end. Ctrl-C or SIGTERM, --duration or -c end the \
+            capture: every report is written, the summary printed, and the exit status is 0. Handshakes still \
+            open then are counted as open_at_end. Capturing needs root or the CAP_NET_RAW capability; -Z drops \
+            root once the interface is open, before any packet is parsed.
+            """)
+
+    @Option(name: .customShort("i"), help: ArgumentHelp("The interface; any for all of them.", valueName: "interface"))
+    var interface: String
+
+    @Option(help: ArgumentHelp("Capture only packets matching this BPF expression.", valueName: "expr"))
+    var filter: String?
+
+    @Argument(
+        help: ArgumentHelp("A BPF expression, as tcpdump takes it (instead of --filter).", valueName: "expression"))
+    var expression: [String] = []
+
+    @Option(
+        name: .customShort("s"),
+        help: ArgumentHelp("Bytes kept of each packet; the headers are enough (0 for 262144).", valueName: "snaplen"))
+    var snapLength = 128
+
+    @Option(
+        name: .customShort("B"),
+        help: ArgumentHelp("The kernel capture buffer in KiB, as tcpdump's -B.", valueName: "kib"))
+    var bufferKiB = 4096
+
+    @Flag(name: .customShort("p"), help: "Do not put the interface in promiscuous mode.")
+    var noPromiscuous = false
+
+    @Option(
+        name: .customShort("w"), help: ArgumentHelp("Also save the raw packets to this pcap file.", valueName: "file"))
+    var saveFile: String?
+
+    @Option(
+        name: .customShort("Z"),
+        help: ArgumentHelp("After opening the interface, drop root and run as this user.", valueName: "user"))
+    var user: String?
+
+    @Option(help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
+    var duration: Double?
+
+    @Option(name: .customShort("c"), help: ArgumentHelp("Stop after this many packets.", valueName: "count"))
+    var count: Int?
+
+    @Option(
+        name: .customLong("report-dir"),
+        help: ArgumentHelp(
+            "Write incidents.csv (as incidents come) and by-source-port.csv, by-server-port.csv, by-bucket.csv and summary.csv here.",
+            valueName: "dir"))
+    var reportDirectory: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Write the incidents CSV to this file as they come; - for standard output.", valueName: "file"))
+    var csv: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Also write every settled connection attempt, with its outcome and listener, to this CSV.",
+            valueName: "file"))
+    var connections: String?
+
+    @Option(
+        name: .customLong("report-interval"),
+        help: ArgumentHelp("Rewrite the reports in --report-dir this often.", valueName: "seconds"))
+    var reportInterval: Double = 10
+
+    @OptionGroup(title: "Handshake tracking")
+    var tracking: TrackerOptions
+
+    @OptionGroup(title: "Reuseport model (hash and bucket columns)")
+    var kernel: KernelOptions
+
+    @OptionGroup(title: "Reuseport model (hash and bucket columns)")
+    var secrets: SecretOptions
+
+    @Flag(name: .shortAndLong, help: "No status line, no start line and no summary on standard error.")
+    var quiet = false
+
+    @Flag(name: .short, help: "More diagnostics on standard error (-v debug, -vv trace).")
+    var verbose: Int
+
+    /// The filter from --filter or the trailing expression.
+    var filterExpression: String? {
+        filter ?? (expression.isEmpty ? nil : expression.joined(separator: " "))
+    }
+
+    func validate() throws {
+        guard filter == nil || expression.isEmpty else {
+            throw ValidationError("give the filter either with --filter or as trailing arguments, not both")
+        }
+        guard snapLength == 0 || (64...262_144).contains(snapLength) else {
+            throw ValidationError("-s must be 0 or 64 to 262144")
+        }
+        guard (1...4_194_304).contains(bufferKiB) else { throw ValidationError("-B must be 1 to 4194304 KiB") }
+        if let duration, !(duration > 0) { throw ValidationError("--duration must be above 0") }
+        if let count, count <= 0 { throw ValidationError("-c must be at least 1") }
+        guard reportInterval >= 1 else { throw ValidationError("--report-interval must be at least 1") }
+        let standardOutputs = [csv ?? (reportDirectory == nil ? "-" : nil), connections, saveFile]
+            .filter { $0 == "-" }
+        guard standardOutputs.count <= 1 else {
+            throw ValidationError("only one of --csv, --connections and -w can be standard output (-)")
+        }
+        if let filterExpression, let message = PacketSource.filterError(filterExpression) {
+            throw ValidationError("bad filter '\(filterExpression)': \(message)")
+        }
+        if user != nil, getuid() != 0 {
+            throw ValidationError("-Z needs root: it drops root's privileges after opening the interface")
+        }
+    }
+
+    func run() throws {
+        let logger = LoggingSetup.logger(verbosity: verbose)
+        let model = try secrets.model(kernel)
+        var source: LiveSource
+        do {
+            source = try LiveSource(
+                interface: interface, snapLength: snapLength == 0 ? 262_144 : snapLength,
+                bufferBytes: bufferKiB * 1024, promiscuous: !noPromiscuous, filter: filterExpression)
+        } catch {
+            StandardError.report(error.description)
+            if case .badFilter = error { throw ExitCode.validationFailure }
+            throw ExitStatus.inputError
+        }
+        if let warning = source.warning { StandardError.report("warning: \(interface): \(warning)") }
+        if let user {
+            do throws(Privileges.Failure) {
+                try Privileges.drop(to: user)
+            } catch {
+                StandardError.report(error.description)
+                throw ExitStatus.inputError
+            }
+        }
+        let outputs: LiveOutputs
+        do {
+            if let saveFile { try source.startSaving(to: saveFile) }
+            outputs = try LiveOutputs(
+                reportDirectory: reportDirectory, csv: csv ?? (reportDirectory == nil ? "-" : nil),
+                connections: connections)
+        } catch let error as CaptureError {
+            StandardError.report(error.description)
+            throw ExitStatus.outputError
+        } catch let error as ReportError {
+            StandardError.report(error.description)
+            throw ExitStatus.outputError
+        }
+        if !quiet {
+            StandardError.report(
+                "listening on \(interface), link-type \(source.linkType), snapshot length \(source.snapLength) bytes"
+                    + (filterExpression.map { ", filter '\($0)'" } ?? ""))
+        }
+        let stop = SignalHandling.install()
+        let status = StatusLine(enabled: !quiet && isatty(STDERR_FILENO) == 1)
+        var lastReport = 0.0
+        var warnedDrops = 0
+        let options = AnalysisOptions(tracker: tracking.configuration, filter: filterExpression, bucketModel: model)
+        let result = LiveCapture.run(
+            source: &source, options: options, limits: LiveCapture.Limits(packets: count, seconds: duration),
+            logger: logger, stop: stop, onConnection: outputs.write
+        ) { snapshot in
+            if let dropped = snapshot.live?.statistics?.dropped, dropped > warnedDrops {
+                status.clear()
+                StandardError.report(
+                    "warning: \(dropped) packets dropped so far: the incidents may be incomplete; a larger -B or a "
+                        + "narrower filter helps")
+                warnedDrops = dropped
+            }
+            status.show(snapshot)
+            if let elapsed = snapshot.live?.elapsedSeconds, elapsed - lastReport >= reportInterval {
+                lastReport = elapsed
+                outputs.writeAggregates(snapshot)
+            }
+        }
+        status.clear()
+        for error in result.errors {
+            StandardError.report(error.description)
+        }
+        let outputFailed = !outputs.finish(result)
+        if !quiet {
+            StandardError.write(Summary.text(result))
+        }
+        if outputFailed { throw ExitStatus.outputError }
+        if !result.errors.isEmpty { throw ExitStatus.inputError }
+    }
+}
+
+/// The report files of a live capture: incidents and connections streamed, the aggregates rewritten.
+final class LiveOutputs {
+    private let directory: ReportDirectory?
+    private let csvFile: ReportFile?
+    private let connections: ReportFile?
+
+    init(reportDirectory: String?, csv: String?, connections: String?) throws(ReportError) {
+        directory = try reportDirectory.map { path throws(ReportError) in
+            try ReportDirectory(path: path, streamingIncidents: true)
+        }
+        csvFile = try csv.map { path throws(ReportError) in try ReportFile(path: path, streaming: true) }
+        csvFile?.writeRecord(Connection.incidentCSVHeader)
+        csvFile?.flush()
+        self.connections = try connections.map { path throws(ReportError) in
+            try ReportFile(path: path, streaming: true)
+        }
+        self.connections?.writeRecord(Connection.connectionCSVHeader)
+        self.connections?.flush()
+    }
+
+    /// Writes a settled attempt at once: every incident row and connection row is flushed whole.
+    func write(_ connection: Connection) {
+        if let connections {
+            connections.writeRecord(connection.connectionCSVFields)
+            connections.flush()
+        }
+        guard connection.isIncident else { return }
+        for stream in [directory?.incidents, csvFile].compactMap({ $0 }) {
+            stream.writeRecord(connection.incidentCSVFields)
+            stream.flush()
+        }
+    }
+
+    /// Rewrites the aggregate reports from a snapshot; a failure is reported and retried next time.
+    func writeAggregates(_ snapshot: AnalysisResult) {
+        do {
+            try directory?.writeAggregates(snapshot)
+        } catch {
+            StandardError.report(error.description)
+        }
+    }
+
+    /// Closes everything; false when a report could not be written.
+    func finish(_ result: AnalysisResult) -> Bool {
+        var succeeded = true
+        do {
+            try directory?.finish(result)
+        } catch {
+            StandardError.report(error.description)
+            succeeded = false
+        }
+        for file in [csvFile, connections].compactMap({ $0 }) {
+            do {
+                try file.commit()
+            } catch {
+                StandardError.report(error.description)
+                succeeded = false
+            }
+        }
+        return succeeded
+    }
+}
+
+/// The one-line status a terminal shows while capturing, refreshed about once a second.
+struct StatusLine {
+    let enabled: Bool
+
+    func show(_ snapshot: AnalysisResult) {
+        guard enabled, let live = snapshot.live else { return }
+        let report = snapshot.report
+        StandardError.write(
+            "\r\u{1B}[K\(Int(live.elapsedSeconds)) s  packets \(snapshot.packets.packets)  handshakes "
+                + "\(report.handshakesCompleted)  incidents \(report.incidents)  open \(live.openHandshakes)  "
+                + "dropped \(live.statistics?.dropped ?? 0)")
+    }
+
+    func clear() {
+        if enabled { StandardError.write("\r\u{1B}[K") }
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+
+/// `rst-detective capture` on a real interface: `Tests/Lab/live-lab.py` makes two network namespaces joined
+/// by a veth pair and real clients and a real server whose accept queue overflows with
+/// `tcp_abort_on_overflow=1`, so the kernel resets some connections right after their handshake. The tool
+/// captures on the server's veth as a user would, dropping root with -Z.
+@Suite(.serialized) struct LiveCaptureTests {
+    static let lab = Binary.capturesDirectory.deletingLastPathComponent().appendingPathComponent("Lab/live-lab.py")
+
+    static func runLab(_ arguments: [String]) throws -> Binary.Run {
+        try Binary.run(["python3", lab.path] + arguments, executable: "/usr/bin/env")
+    }
+
+    /// The connections the client saw reset right after connect() succeeded, as `ip,port,ip,port`.
+    static func clientResets(_ path: String) throws -> Set<String> {
+        Set(
+            try ReusePortCommandsTests.rows(String(contentsOfFile: path, encoding: .utf8))
+                .filter { $0["result"] == "reset_after_connect" }.map(tuple))
+    }
+
+    static func tuple(_ row: [String: String]) -> String {
+        "\(row["client_ip"] ?? ""),\(row["client_port"] ?? ""),\(row["server_ip"] ?? ""),\(row["server_port"] ?? "")"
+    }
+
+    static func incidents(_ path: String) throws -> [String] {
+        try ReusePortCommandsTests.rows(String(contentsOfFile: path, encoding: .utf8)).map(tuple)
+    }
+
+    /// Waits until `path` contains `text`, for at most `seconds`.
+    static func waitFor(_ text: String, in path: String, seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let content = try? String(contentsOfFile: path, encoding: .utf8), content.contains(text) { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
+    @Test(
+        .enabled(if: ReusePortKernelTests.isRoot, "needs root, to make network namespaces and capture"),
+        .enabled(
+            if: ReusePortKernelTests.labIsPossible,
+            "cannot make a network namespace, or python3, ip or tcpdump is missing")
+    )
+    func incidentsReportedLiveAreTheResetsTheClientSaw() throws {
+        let setUp = try Self.runLab(["up"])
+        try #require(setUp.status == 0, "live-lab up: \(setUp.standardError)")
+        defer { _ = try? Self.runLab(["down"]) }
+        let directory = try Binary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // -Z nobody writes the reports as nobody, so the directory must let it.
+        _ = chmod(directory.path, 0o777)
+        let errors = directory.appendingPathComponent("capture.err").path
+        _ = FileManager.default.createFile(atPath: errors, contents: nil)
+        let live = directory.appendingPathComponent("live.csv").path
+        let saved = directory.appendingPathComponent("live.pcap").path
+        let reports = directory.appendingPathComponent("reports").path
+        let capture = Process()
+        capture.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        capture.arguments = [
+            "netns", "exec", "rstd-live-srv", Binary.url.path, "capture", "-i", "srv0", "-Z", "nobody", "--csv", live,
+            "-w", saved, "--report-dir", reports, "--report-interval", "1", "tcp", "port", "8080",
+        ]
+        capture.standardOutput = FileHandle.nullDevice
+        capture.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
+        try capture.run()
+        let pid = capture.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + 90) { kill(pid, SIGKILL) }
+        try #require(
+            Self.waitFor("listening on srv0", in: errors, seconds: 10),
+            "no start line: \(String(describing: try? String(contentsOfFile: errors, encoding: .utf8)))")
+
+        let traffic = try Self.runLab(["traffic", "--out", directory.path])
+        try #require(traffic.status == 0, "live-lab traffic: \(traffic.standardError)")
+        let expected = try Self.clientResets(directory.appendingPathComponent("client.csv").path)
+        #expect(expected.count >= 3, "the lab made too few incidents to test: \(traffic.standardOutput)")
+
+        // Each incident is on disk as soon as its RST was read, before the capture ends.
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(Set(try Self.incidents(live)) == expected)
+        #expect(Self.waitFor("metric,value", in: reports + "/summary.csv", seconds: 3))
+
+        kill(pid, SIGINT)
+        capture.waitUntilExit()
+        let diagnostics = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
+        #expect(capture.terminationStatus == 0, "\(diagnostics)")
+        let reported = try Self.incidents(live)
+        #expect(reported.count == Set(reported).count, "an incident was reported twice")
+        #expect(Set(reported) == expected)
+        #expect(Set(try Self.incidents(reports + "/incidents.csv")) == expected)
+        let summary = try String(contentsOfFile: reports + "/summary.csv", encoding: .utf8)
+        for metric in ["interface,srv0", "interrupted,1", "packets_dropped_by_kernel,0", "incidents,\(expected.count)"]
+        {
+            #expect(summary.contains(metric + "\r\n"), "summary.csv lacks \(metric)")
+        }
+        #expect(diagnostics.contains("captured on srv0 for "))
+
+        // Written after root was dropped.
+        let owner = try FileManager.default.attributesOfItem(atPath: live)[.ownerAccountName] as? String
+        #expect(owner == "nobody")
+
+        // The saved packets give the same incidents offline.
+        let offline = try Binary.run(["analyze", "--quiet", saved])
+        #expect(offline.status == 0, "\(offline.standardError)")
+        #expect(Set(ReusePortCommandsTests.rows(offline.standardOutput).map(Self.tuple)) == expected)
+    }
+
+    @Test(.enabled(if: ReusePortKernelTests.isRoot, "needs root: without it, permission is refused first"))
+    func aMissingInterfaceListsTheOthers() throws {
+        let missing = try Binary.run(["capture", "-i", "rstd-no-such0"])
+        #expect(missing.status == 1)
+        #expect(missing.standardError.hasPrefix("rst-detective: no such interface 'rstd-no-such0'; interfaces: "))
+        #expect(missing.standardError.contains("lo"))
+    }
+
+    @Test func usageErrorsAndTheInterfaceList() throws {
+        let badFilter = try Binary.run(["capture", "-i", "lo", "tcp", "port"])
+        #expect(badFilter.status == 64)
+        #expect(badFilter.standardError.contains("bad filter 'tcp port'"))
+        #expect(try Binary.run(["capture", "-i", "lo", "--filter", "tcp", "port", "80"]).status == 64)
+        #expect(try Binary.run(["capture", "-i", "lo", "-s", "10"]).status == 64)
+        let interfaces = try Binary.run(["interfaces"])
+        #expect(interfaces.status == 0)
+        #expect(interfaces.standardOutput.contains("\nlo "))
+    }
+
+    /// Without CAP_NET_RAW (root's uid and capabilities dropped with setpriv), the error names it.
+    @Test(.enabled(if: ReusePortKernelTests.isRoot, "needs root, to drop privileges for the test"))
+    func withoutPermissionTheMissingCapabilityIsNamed() throws {
+        let run = try Binary.run(
+            [
+                "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", Binary.url.path, "capture", "-i",
+                "lo",
+            ],
+            executable: "/usr/bin/setpriv")
+        #expect(run.status == 1, "\(run.standardError)")
+        #expect(run.standardError.hasPrefix("rst-detective: cannot capture on 'lo': "))
+        #expect(run.standardError.contains("CAP_NET_RAW"))
+    }
+
+    @Test(.enabled(if: ReusePortKernelTests.isRoot, "needs root to capture"))
+    func stopsAfterCountOrDuration() throws {
+        let duration = try Binary.run(["capture", "-i", "lo", "--duration", "0.5", "--quiet", "tcp port 1"])
+        #expect(duration.status == 0, "\(duration.standardError)")
+        #expect(duration.standardOutput.hasPrefix("syn_time,"))
+    }
+}
