@@ -125,14 +125,12 @@ import Testing
         #expect(interfaces.standardOutput.contains("\nlo "))
     }
 
-    /// Without CAP_NET_RAW (root's uid and capabilities dropped with setpriv), the error names it.
-    @Test(.enabled(if: ReusePortKernelTests.isRoot, "needs root, to drop privileges for the test"))
+    /// Without CAP_NET_RAW (dropped from the bounding set with setpriv, so the root-owned binary still runs
+    /// wherever the checkout is), the error names it.
+    @Test(.enabled(if: ReusePortKernelTests.isRoot, "needs root, to drop a capability for the test"))
     func withoutPermissionTheMissingCapabilityIsNamed() throws {
         let run = try Binary.run(
-            [
-                "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", Binary.url.path, "capture", "-i",
-                "lo",
-            ],
+            ["--bounding-set=-net_raw", "--inh-caps=-all", "--", Binary.url.path, "capture", "-i", "lo"],
             executable: "/usr/bin/setpriv")
         #expect(run.status == 1, "\(run.standardError)")
         #expect(run.standardError.hasPrefix("rst-detective: cannot capture on 'lo': "))
