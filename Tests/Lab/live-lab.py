@@ -38,7 +38,6 @@ import argparse
 import csv
 import ctypes
 import errno
-import ipaddress
 import json
 import os
 import random
@@ -61,30 +60,14 @@ REQUEST = b"GET /\n"
 SERVER_SYSCTLS = {"net.ipv4.tcp_abort_on_overflow": 1, "net.ipv4.tcp_syncookies": 0,
                   "net.ipv4.tcp_migrate_req": 0}
 SELF = os.path.abspath(__file__)
+# The helpers the capture scripts use for the same client-side view.
+sys.path.insert(0, os.path.join(os.path.dirname(SELF), "..", "..", "scripts", "captures"))
+from common import errname, mono, norm_ip  # noqa: E402
 PR_SET_PDEATHSIG = 1
 
 
 class LabError(Exception):
     pass
-
-
-def mono():
-    return time.clock_gettime(time.CLOCK_MONOTONIC)
-
-
-def norm_ip(text):
-    """RFC 5952 text; IPv4-mapped IPv6 becomes plain IPv4."""
-    addr = ipaddress.ip_address(text.strip().strip("[]").split("%")[0])
-    if addr.version == 6 and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return str(addr)
-
-
-def errname(err):
-    if isinstance(err, socket.timeout):
-        return "ETIMEDOUT"
-    num = err.errno if isinstance(err, OSError) else err
-    return errno.errorcode.get(num, str(num))
 
 
 def die_with_parent():
