@@ -23,11 +23,12 @@ ack number, ACK flag clear, reason INVALID_SYN): an incident, which the client s
 succeeding and then ECONNRESET. A SYN that finds a queue full is dropped and retransmitted after 1 s.
 
 DIR/client.csv: client_ip,client_port,server_ip,server_port,result, one row per connection attempt
-in start order, from the client's own view; results as scripts/captures/client.py's attempt():
-response, reset_after_connect (connect() succeeded, then send/recv failed with ECONNRESET or EPIPE
-before any reply byte; also connect() itself returning ECONNRESET), refused, timeout (connect, 2.5 s),
-other:ERRNO (other:EOF, other:ETIMEDOUT for the 3 s read timeout). IPv6 in RFC 5952 form. The raw
-logs are kept beside it (client.jsonl, server.jsonl). stdout gets one summary line.
+in start order, from the client's own view as scripts/captures/client.py's attempt() (which the
+client calls) classifies it: response, reset_after_connect (connect() succeeded, then send/recv
+failed with ECONNRESET or EPIPE before any reply byte; also connect() itself returning ECONNRESET),
+refused, timeout (connect, 2.5 s), other:ERRNO (other:EOF, other:ETIMEDOUT for the 3 s read
+timeout). IPv6 in RFC 5952 form. The raw logs are kept beside it (client.jsonl, server.jsonl).
+stdout gets one summary line.
 
 Exit status of traffic: 0 success; 1 failure (one line on stderr), also when the run produced no
 reset_after_connect or no response (--min-resets, default 1). Every process it started is stopped
@@ -37,8 +38,6 @@ before it exits; all its loops are bounded in count and time (whole command < 20
 import argparse
 import csv
 import ctypes
-import errno
-import json
 import os
 import random
 import select
@@ -56,13 +55,13 @@ SRV4, CLI4 = "10.78.0.2", "10.78.0.1"
 SRV6, CLI6 = "fd78::2", "fd78::1"
 PORT = 8080
 PROBE_PORT = 9  # closed in rstd-live-srv: a connect is refused, which proves the link both ways
-REQUEST = b"GET /\n"
 SERVER_SYSCTLS = {"net.ipv4.tcp_abort_on_overflow": 1, "net.ipv4.tcp_syncookies": 0,
                   "net.ipv4.tcp_migrate_req": 0}
 SELF = os.path.abspath(__file__)
-# The helpers the capture scripts use for the same client-side view.
+# The capture scripts' helpers, and their client's attempt(), which decides what the client saw.
 sys.path.insert(0, os.path.join(os.path.dirname(SELF), "..", "..", "scripts", "captures"))
-from common import errname, mono, norm_ip  # noqa: E402
+import client  # noqa: E402
+from common import JsonLog, errname, mono, norm_ip, read_jsonl  # noqa: E402
 PR_SET_PDEATHSIG = 1
 
 
@@ -188,21 +187,6 @@ def cmd_probe(_a):
 # ---------------------------------------------------------------- server (in rstd-live-srv)
 
 
-class JsonLog:
-    def __init__(self, path):
-        self._f = open(path, "a", buffering=1)
-        self._lock = threading.Lock()
-
-    def write(self, **rec):
-        rec.setdefault("t", mono())
-        with self._lock:
-            self._f.write(json.dumps(rec, sort_keys=True) + "\n")
-
-    def close(self):
-        with self._lock:
-            self._f.close()
-
-
 def cmd_server(a):
     stop, drain = threading.Event(), threading.Event()
     log = JsonLog(a.log)
@@ -287,81 +271,8 @@ def cmd_server(a):
 # ---------------------------------------------------------------- clients (in rstd-live-cli)
 
 
-def attempt(log, server_ip, *, ack_delay=None, connect_timeout=2.5, read_timeout=3.0, kind="normal"):
-    """One connection attempt, classified exactly as scripts/captures/client.py's attempt()."""
-    fam = socket.AF_INET6 if ":" in server_ip else socket.AF_INET
-    rec = dict(ev="conn", kind=kind, server_ip=norm_ip(server_ip), server_port=PORT,
-               tid=threading.get_native_id(), t_start=mono(),
-               client_ip=CLI6 if fam == socket.AF_INET6 else CLI4, client_port=0)
-    s = socket.socket(fam, socket.SOCK_STREAM)
-
-    def finish(result):
-        rec["result"] = result
-        rec["t_end"] = mono()
-        try:
-            s.close()
-        except OSError:
-            pass
-        log.write(**rec)
-        return rec
-
-    try:
-        if ack_delay is not None:
-            # pingpong mode: the kernel holds the handshake ACK back and piggybacks it on the request.
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
-        s.setblocking(False)  # the local port is known even when connect() fails
-        err = s.connect_ex((server_ip, PORT))
-        rec["client_ip"], rec["client_port"] = norm_ip(s.getsockname()[0]), s.getsockname()[1]
-        if err == errno.EINPROGRESS:
-            p = select.poll()
-            p.register(s, select.POLLOUT)
-            if not p.poll(connect_timeout * 1000):
-                return finish("timeout")
-            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err == errno.ECONNREFUSED:
-            return finish("refused")
-        if err == errno.ETIMEDOUT:
-            return finish("timeout")
-        if err == errno.ECONNRESET:
-            # Linux gives ECONNRESET from connect() only after the handshake completed.
-            rec["reset_during_connect"] = True
-            return finish("reset_after_connect")
-        if err:
-            return finish("other:" + errname(err))
-        rec["t_connected"] = mono()
-        s.setblocking(True)
-        s.settimeout(read_timeout)
-        if ack_delay is not None:
-            time.sleep(ack_delay)
-        got = b""
-        try:
-            rec["t_send"] = mono()
-            s.sendall(REQUEST)
-            while b"\n" not in got:
-                chunk = s.recv(256)
-                if not chunk:
-                    break
-                got += chunk
-        except (ConnectionResetError, BrokenPipeError) as e:
-            rec["error"] = errname(e)
-            if not got:
-                return finish("reset_after_connect")
-        except socket.timeout:
-            if not got:
-                return finish("other:ETIMEDOUT")
-        except OSError as e:
-            if not got:
-                return finish("other:" + errname(e))
-        if not got:
-            return finish("other:EOF")
-        rec["reply"] = got.decode(errors="replace").strip()
-        return finish("response")
-    except OSError as e:
-        return finish("other:" + errname(e))
-
-
 def cmd_client(a):
-    log = JsonLog(a.log)
+    client.LOG = JsonLog(a.log)
     rng = random.Random(a.seed)
     deadline = mono() + a.max_seconds
     kw = dict(connect_timeout=a.connect_timeout, read_timeout=a.read_timeout)
@@ -369,7 +280,7 @@ def cmd_client(a):
     def normals(tag, ips):
         for ip, delay in ips:
             if mono() < deadline:
-                attempt(log, ip, ack_delay=delay, kind=tag, **kw)
+                client.attempt(ip, PORT, tag, trick=delay, **kw)
 
     def burst(n):
         jobs = []
@@ -382,7 +293,7 @@ def cmd_client(a):
 
         def one(start, ip, delay):
             time.sleep(max(0.0, t0 + start - mono()))
-            attempt(log, ip, ack_delay=delay, kind="burst%d" % n, **kw)
+            client.attempt(ip, PORT, "burst%d" % n, trick=delay, **kw)
         ts = [threading.Thread(target=one, args=job) for job in sorted(jobs)]
         for t in ts:
             t.start()
@@ -401,7 +312,7 @@ def cmd_client(a):
             return 1
         # Right after a burst the queues are still draining: these wait their turn and get replies.
         normals("after_burst%d" % n, [(SRV4, None), (SRV6, 0.03)])
-    log.close()
+    client.LOG.close()
     return 0
 
 
@@ -433,16 +344,6 @@ def stop(proc, grace):
             pass
     proc.kill()
     proc.wait()
-
-
-def read_jsonl(path):
-    out = []
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                if line.strip():
-                    out.append(json.loads(line))
-    return out
 
 
 def cmd_traffic(a):
