@@ -107,9 +107,7 @@ public enum Analyzer {
         var pending = schedule(paths, filter: options.filter, errors: &errors)
         var inputs: [Input] = []
         var filesOpened = 0
-        var tracker = HandshakeTracker(configuration: options.tracker)
-        var report = AnalysisReport(bucketModel: options.bucketModel, onConnection: onConnection)
-        var counts = PacketCounts()
+        var pipeline = PacketPipeline(options: options, onConnection: onConnection)
         while true {
             // Open every file whose first packet is due before the earliest packet at hand.
             while let next = pending.first, inputs.isEmpty || next.firstTimestampNanos <= earliestHead(inputs) {
@@ -122,7 +120,7 @@ public enum Analyzer {
                     filesOpened += 1
                     input.advance()
                     if input.head == nil {
-                        close(input, counts: &counts, errors: &errors, logger: logger)
+                        close(input, counts: &pipeline.counts, errors: &errors, logger: logger)
                     } else {
                         inputs.append(input)
                     }
@@ -132,29 +130,20 @@ public enum Analyzer {
             }
             guard let index = earliest(inputs), let info = inputs[index].head, stop?.isRequested != true else { break }
             let input = inputs[index]
-            counts.packets += 1
-            counts.firstPacketNanos = min(counts.firstPacketNanos ?? .max, info.timestampNanos)
-            counts.lastPacketNanos = max(counts.lastPacketNanos ?? .min, info.timestampNanos)
             let linkType = input.source.linkType
-            let decoded = input.source.withCurrentBytes { PacketDecoder.decode($0, info: info, linkType: linkType) }
-            switch decoded {
-            case .tcp(let segment):
-                counts.tcpPackets += 1
-                tracker.process(segment, observer: &report)
-            case .skipped(let reason):
-                counts.skipped[Int(reason.rawValue)] += 1
-            }
+            input.source.withCurrentBytes { pipeline.process(info, bytes: $0, linkType: linkType) }
             input.advance()
             if input.head == nil {
-                close(inputs.remove(at: index), counts: &counts, errors: &errors, logger: logger)
+                close(inputs.remove(at: index), counts: &pipeline.counts, errors: &errors, logger: logger)
             }
         }
         for input in inputs {
-            close(input, counts: &counts, errors: &errors, logger: logger)
+            close(input, counts: &pipeline.counts, errors: &errors, logger: logger)
         }
-        tracker.finish(at: counts.lastPacketNanos, observer: &report)
+        pipeline.finish(at: pipeline.counts.lastPacketNanos)
         return AnalysisResult(
-            options: options, report: report, packets: counts, tracker: tracker.counters, filesOpened: filesOpened,
+            options: options, report: pipeline.report, packets: pipeline.counts, tracker: pipeline.tracker.counters,
+            filesOpened: filesOpened,
             // A stop that ended a blocked read shows as the end of that input; it is an interruption all the same.
             errors: errors, interrupted: stop?.isRequested == true)
     }

@@ -35,28 +35,26 @@ public enum LiveCapture {
         stop: StopRequest, onConnection: @escaping (Connection) -> Void,
         onTick: (AnalysisResult) -> Void = { _ in }
     ) -> AnalysisResult {
-        var tracker = HandshakeTracker(configuration: options.tracker)
-        var report = AnalysisReport(bucketModel: options.bucketModel, onConnection: onConnection)
-        var counts = PacketCounts()
+        var pipeline = PacketPipeline(options: options, onConnection: onConnection)
         var errors: [CaptureError] = []
         let start = monotonicNanos()
         let deadline = limits.seconds.map { start + Int64($0 * 1e9) }
         var nextTick = start + 1_000_000_000
         func result(interrupted: Bool) -> AnalysisResult {
             AnalysisResult(
-                options: options, report: report, packets: counts, tracker: tracker.counters, filesOpened: 1,
-                errors: errors, interrupted: interrupted,
+                options: options, report: pipeline.report, packets: pipeline.counts,
+                tracker: pipeline.tracker.counters, filesOpened: 1, errors: errors, interrupted: interrupted,
                 live: LiveCounters(
                     interface: source.interface, elapsedSeconds: Double(monotonicNanos() - start) / 1e9,
-                    openHandshakes: tracker.openHandshakes, statistics: source.statistics()))
+                    openHandshakes: pipeline.tracker.openHandshakes, statistics: source.statistics()))
         }
         let linkType = source.linkType
         while !stop.isRequested {
-            if let limit = limits.packets, counts.packets >= limit { break }
+            if let limit = limits.packets, pipeline.counts.packets >= limit { break }
             let now = monotonicNanos()
             if let deadline, now >= deadline { break }
             if now >= nextTick {
-                tracker.advance(to: realtimeNanos(), observer: &report)
+                pipeline.advance(to: realtimeNanos())
                 source.flushSaved()
                 onTick(result(interrupted: false))
                 nextTick = now + 1_000_000_000
@@ -73,23 +71,14 @@ public enum LiveCapture {
                 if read == nil { break }
                 continue
             }
-            counts.packets += 1
-            counts.firstPacketNanos = min(counts.firstPacketNanos ?? .max, info.timestampNanos)
-            counts.lastPacketNanos = max(counts.lastPacketNanos ?? .min, info.timestampNanos)
-            switch source.withCurrentBytes({ PacketDecoder.decode($0, info: info, linkType: linkType) }) {
-            case .tcp(let segment):
-                counts.tcpPackets += 1
-                tracker.process(segment, observer: &report)
-            case .skipped(let reason):
-                counts.skipped[Int(reason.rawValue)] += 1
-            }
+            source.withCurrentBytes { pipeline.process(info, bytes: $0, linkType: linkType) }
         }
         source.flushSaved()
         // The statistics and the open handshakes are read before the tracker settles them.
         var final = result(interrupted: stop.isRequested)
-        tracker.finish(at: max(counts.lastPacketNanos ?? .min, realtimeNanos()), observer: &report)
-        final.report = report
-        final.tracker = tracker.counters
+        pipeline.finish(at: max(pipeline.counts.lastPacketNanos ?? .min, realtimeNanos()))
+        final.report = pipeline.report
+        final.tracker = pipeline.tracker.counters
         return final
     }
 
