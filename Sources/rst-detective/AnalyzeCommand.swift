@@ -56,10 +56,7 @@ struct AnalyzeCommand: ParsableCommand {
         guard captures.filter({ $0 == "-" }).count <= 1 else {
             throw ValidationError("standard input (-) can be read once")
         }
-        let standardOutputs = [csv ?? (reportDirectory == nil ? "-" : nil), connections].filter { $0 == "-" }
-        guard standardOutputs.count <= 1 else {
-            throw ValidationError("only one of --csv and --connections can be standard output (-)")
-        }
+        try ReportOutputs.validate(reportDirectory: reportDirectory, csv: csv, connections: connections)
         if let filter, let message = PacketSource.filterError(filter) {
             throw ValidationError("bad filter '\(filter)': \(message)")
         }
@@ -68,57 +65,25 @@ struct AnalyzeCommand: ParsableCommand {
     func run() throws {
         let logger = LoggingSetup.logger(verbosity: verbose)
         let model = try secrets.model(kernel)
-        let directory: ReportDirectory?
-        let csvFile: ReportFile?
-        let connectionsFile: ReportFile?
+        let outputs: ReportOutputs
         do {
-            directory = try reportDirectory.map { path throws(ReportError) in try ReportDirectory(path: path) }
-            csvFile = try (csv ?? (reportDirectory == nil ? "-" : nil)).map { path throws(ReportError) in
-                try ReportFile(path: path)
-            }
-            connectionsFile = try connections.map { path throws(ReportError) in try ReportFile(path: path) }
+            outputs = try ReportOutputs(
+                reportDirectory: reportDirectory, csv: csv, connections: connections, streaming: false)
         } catch {
             StandardError.report(error.description)
             throw ExitStatus.outputError
         }
-        csvFile?.writeRecord(Connection.incidentCSVHeader)
-        connectionsFile?.writeRecord(Connection.connectionCSVHeader)
-        let streams = [directory?.incidents, csvFile].compactMap { $0 }
         let options = AnalysisOptions(
             tracker: tracking.configuration,
             filter: filter,
             bucketModel: model)
         let stop = SignalHandling.install()
-        let result = Analyzer.run(paths: captures, options: options, logger: logger, stop: stop) { connection in
-            if let connectionsFile {
-                connectionsFile.writeRecord(connection.connectionCSVFields)
-                if connectionsFile.path == "-" { connectionsFile.flush() }
-            }
-            guard connection.isIncident else { return }
-            for stream in streams {
-                stream.writeRecord(connection.incidentCSVFields)
-                // On standard output, each incident is visible at once to a reader of the pipe.
-                if stream.path == "-" { stream.flush() }
-            }
-        }
+        let result = Analyzer.run(
+            paths: captures, options: options, logger: logger, stop: stop, onConnection: outputs.write)
         for error in result.errors {
             StandardError.report(error.description)
         }
-        var outputFailed = false
-        do {
-            try directory?.finish(result)
-        } catch {
-            StandardError.report(error.description)
-            outputFailed = true
-        }
-        for file in [csvFile, connectionsFile].compactMap({ $0 }) {
-            do {
-                try file.commit()
-            } catch {
-                StandardError.report(error.description)
-                outputFailed = true
-            }
-        }
+        let outputFailed = !outputs.finish(result)
         if !quiet {
             StandardError.write(Summary.text(result))
         }

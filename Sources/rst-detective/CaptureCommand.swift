@@ -108,11 +108,8 @@ struct CaptureCommand: ParsableCommand {
         if let duration, !(duration > 0) { throw ValidationError("--duration must be above 0") }
         if let count, count <= 0 { throw ValidationError("-c must be at least 1") }
         guard reportInterval >= 1 else { throw ValidationError("--report-interval must be at least 1") }
-        let standardOutputs = [csv ?? (reportDirectory == nil ? "-" : nil), connections, saveFile]
-            .filter { $0 == "-" }
-        guard standardOutputs.count <= 1 else {
-            throw ValidationError("only one of --csv, --connections and -w can be standard output (-)")
-        }
+        try ReportOutputs.validate(
+            reportDirectory: reportDirectory, csv: csv, connections: connections, saveFile: saveFile)
         if let filterExpression, let message = PacketSource.filterError(filterExpression) {
             throw ValidationError("bad filter '\(filterExpression)': \(message)")
         }
@@ -143,12 +140,11 @@ struct CaptureCommand: ParsableCommand {
                 throw ExitStatus.inputError
             }
         }
-        let outputs: LiveOutputs
+        let outputs: ReportOutputs
         do {
             if let saveFile { try source.startSaving(to: saveFile) }
-            outputs = try LiveOutputs(
-                reportDirectory: reportDirectory, csv: csv ?? (reportDirectory == nil ? "-" : nil),
-                connections: connections)
+            outputs = try ReportOutputs(
+                reportDirectory: reportDirectory, csv: csv, connections: connections, streaming: true)
         } catch let error as CaptureError {
             StandardError.report(error.description)
             throw ExitStatus.outputError
@@ -193,69 +189,6 @@ struct CaptureCommand: ParsableCommand {
         }
         if outputFailed { throw ExitStatus.outputError }
         if !result.errors.isEmpty { throw ExitStatus.inputError }
-    }
-}
-
-/// The report files of a live capture: incidents and connections streamed, the aggregates rewritten.
-final class LiveOutputs {
-    private let directory: ReportDirectory?
-    private let csvFile: ReportFile?
-    private let connections: ReportFile?
-
-    init(reportDirectory: String?, csv: String?, connections: String?) throws(ReportError) {
-        directory = try reportDirectory.map { path throws(ReportError) in
-            try ReportDirectory(path: path, streamingIncidents: true)
-        }
-        csvFile = try csv.map { path throws(ReportError) in try ReportFile(path: path, streaming: true) }
-        csvFile?.writeRecord(Connection.incidentCSVHeader)
-        csvFile?.flush()
-        self.connections = try connections.map { path throws(ReportError) in
-            try ReportFile(path: path, streaming: true)
-        }
-        self.connections?.writeRecord(Connection.connectionCSVHeader)
-        self.connections?.flush()
-    }
-
-    /// Writes a settled attempt at once: every incident row and connection row is flushed whole.
-    func write(_ connection: Connection) {
-        if let connections {
-            connections.writeRecord(connection.connectionCSVFields)
-            connections.flush()
-        }
-        guard connection.isIncident else { return }
-        for stream in [directory?.incidents, csvFile].compactMap({ $0 }) {
-            stream.writeRecord(connection.incidentCSVFields)
-            stream.flush()
-        }
-    }
-
-    /// Rewrites the aggregate reports from a snapshot; a failure is reported and retried next time.
-    func writeAggregates(_ snapshot: AnalysisResult) {
-        do {
-            try directory?.writeAggregates(snapshot)
-        } catch {
-            StandardError.report(error.description)
-        }
-    }
-
-    /// Closes everything; false when a report could not be written.
-    func finish(_ result: AnalysisResult) -> Bool {
-        var succeeded = true
-        do {
-            try directory?.finish(result)
-        } catch {
-            StandardError.report(error.description)
-            succeeded = false
-        }
-        for file in [csvFile, connections].compactMap({ $0 }) {
-            do {
-                try file.commit()
-            } catch {
-                StandardError.report(error.description)
-                succeeded = false
-            }
-        }
-        return succeeded
     }
 }
 

@@ -1,0 +1,96 @@
+import ArgumentParser
+import RSTDetective
+
+/// The report files of a run: the report directory, the incidents CSV and the connections log, as
+/// `analyze` and `capture` both write them.
+///
+/// Without `--report-dir` or `--csv`, the incidents CSV goes to standard output. Rows on standard output are
+/// flushed one by one, so a reader of the pipe sees each at once; when streaming (a live capture), every
+/// file is written under its final name and each row is flushed whole, for `tail -f`.
+final class ReportOutputs {
+    private let directory: ReportDirectory?
+    private let csvFile: ReportFile?
+    private let connections: ReportFile?
+    private let streaming: Bool
+
+    /// Checks that at most one output is standard output (`-`).
+    static func validate(reportDirectory: String?, csv: String?, connections: String?, saveFile: String? = nil)
+        throws
+    {
+        let outputs = [incidentsPath(reportDirectory: reportDirectory, csv: csv), connections, saveFile]
+        guard outputs.filter({ $0 == "-" }).count <= 1 else {
+            let names = saveFile == nil ? "--csv and --connections" : "--csv, --connections and -w"
+            throw ValidationError("only one of \(names) can be standard output (-)")
+        }
+    }
+
+    /// `--csv`, or standard output when there is no report directory either.
+    private static func incidentsPath(reportDirectory: String?, csv: String?) -> String? {
+        csv ?? (reportDirectory == nil ? "-" : nil)
+    }
+
+    /// Creates the directory and opens every file with its header.
+    init(reportDirectory: String?, csv: String?, connections: String?, streaming: Bool) throws(ReportError) {
+        self.streaming = streaming
+        directory = try reportDirectory.map { path throws(ReportError) in
+            try ReportDirectory(path: path, streamingIncidents: streaming)
+        }
+        csvFile = try Self.incidentsPath(reportDirectory: reportDirectory, csv: csv).map { path throws(ReportError) in
+            try ReportFile(path: path, streaming: streaming)
+        }
+        self.connections = try connections.map { path throws(ReportError) in
+            try ReportFile(path: path, streaming: streaming)
+        }
+        csvFile?.writeRecord(Connection.incidentCSVHeader)
+        self.connections?.writeRecord(Connection.connectionCSVHeader)
+        if streaming {
+            csvFile?.flush()
+            self.connections?.flush()
+        }
+    }
+
+    /// Writes a settled attempt: to the connections log, and if it is an incident to the incident CSVs.
+    func write(_ connection: Connection) {
+        if let connections {
+            append(connection.connectionCSVFields, to: connections)
+        }
+        guard connection.isIncident else { return }
+        for file in [directory?.incidents, csvFile].compactMap({ $0 }) {
+            append(connection.incidentCSVFields, to: file)
+        }
+    }
+
+    private func append(_ fields: [String], to file: ReportFile) {
+        file.writeRecord(fields)
+        if streaming || file.path == "-" { file.flush() }
+    }
+
+    /// Rewrites the directory's aggregate reports from a snapshot; a failure is reported and retried next time.
+    func writeAggregates(_ snapshot: AnalysisResult) {
+        do {
+            try directory?.writeAggregates(snapshot)
+        } catch {
+            StandardError.report(error.description)
+        }
+    }
+
+    /// Commits every report; false when one could not be written (each failure is reported).
+    func finish(_ result: AnalysisResult) -> Bool {
+        var succeeded = true
+        do {
+            try directory?.finish(result)
+        } catch {
+            StandardError.report(error.description)
+            succeeded = false
+        }
+        for file in [csvFile, connections].compactMap({ $0 }) {
+            do {
+                try file.commit()
+            } catch {
+                StandardError.report(error.description)
+                succeeded = false
+            }
+        }
+        return succeeded
+    }
+}
