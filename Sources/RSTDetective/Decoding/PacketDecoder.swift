@@ -24,6 +24,7 @@ public enum PacketDecoder {
     ///   - bytes: The captured bytes, borrowed for the call.
     ///   - info: The record's timestamp and lengths.
     ///   - linkType: The capture's link type.
+    @inline(__always)
     public static func decode(_ bytes: RawSpan, info: PacketInfo, linkType: LinkType) -> DecodeResult {
         let count = bytes.byteCount
         var offset: Int
@@ -75,6 +76,7 @@ public enum PacketDecoder {
     }
 
     /// Dispatches on the IP version nibble, which every link type above agrees with its own type field.
+    @inline(__always)
     private static func decodeIP(_ bytes: RawSpan, at offset: Int, info: PacketInfo) -> DecodeResult {
         guard bytes.byteCount > offset else { return .skipped(.truncated) }
         switch bytes.uncheckedUInt8(at: offset) >> 4 {  // SAFETY: byteCount > offset
@@ -85,6 +87,7 @@ public enum PacketDecoder {
     }
 
     /// RFC 791 §3.1.
+    @inline(__always)
     private static func decodeIPv4(_ bytes: RawSpan, at offset: Int, info: PacketInfo) -> DecodeResult {
         guard bytes.byteCount >= offset + 20 else { return .skipped(.truncated) }
         // SAFETY for the loads below: byteCount >= offset + 20.
@@ -155,6 +158,7 @@ public enum PacketDecoder {
     }
 
     /// RFC 9293 §3.1.
+    @inline(__always)
     private static func decodeTCP(
         _ bytes: RawSpan, at offset: Int, payloadLength ipPayloadLength: Int, info: PacketInfo,
         source: IPAddress, destination: IPAddress, isIPv6: Bool

@@ -1,18 +1,26 @@
 /// An open-addressing hash table from `FlowKey` to a value, with linear probing and backward-shift
 /// deletion, so that a lookup costs a few cache lines and nothing is allocated per packet.
 ///
+/// Each slot has a one-byte tag: zero when empty, otherwise seven bits of the key's hash. A probe reads
+/// the tags first and compares a key only when its tag matches, so a lookup for a flow that is not in the
+/// table (most packets of a busy link belong to connections whose handshake settled long ago) usually
+/// touches one byte of a compact array. Keys and values live in arrays of their own for the same reason.
+/// Before even that, a presence filter, counts of entries per bucket of a symmetric hash, answers "not
+/// here" for most such flows without putting the key in canonical order or hashing it.
+///
 /// It starts small and doubles when half full, up to the capacity that `maximumCount` needs at that load,
 /// so memory follows the number of open handshakes, not the size of the capture. Linear probing stays
 /// short at half load with a seeded hash; probe sequences are still capped so that no lookup can run away:
 /// an insert that would probe further, or that finds the table at `maximumCount`, is refused and the
 /// caller counts it.
 struct FlowTable<Value> {
-    private struct Slot {
-        var key: FlowKey
-        var value: Value
-    }
-
-    private var slots: [Slot?]
+    private var tags: [UInt8]
+    private var keys: [FlowKey]
+    private var values: [Value?]
+    /// Entries per bucket of `FlowKey.presenceHash`, with as many buckets as slots. One byte each, so that
+    /// the filter stays in the first-level cache while packets stream through it; a count that reaches 255
+    /// stays there (a false positive costs a lookup, never a wrong answer) until the table grows.
+    private var presence: [UInt8]
     private var mask: Int
     private let seed: UInt64
     private let maximumCapacity: Int
@@ -35,16 +43,32 @@ struct FlowTable<Value> {
         while capacity / 2 < maximumCount { capacity *= 2 }
         self.maximumCapacity = capacity
         let initial = min(capacity, 4096)
-        self.slots = Array(repeating: nil, count: initial)
+        self.tags = Array(repeating: 0, count: initial)
+        self.keys = Array(repeating: FlowKey(), count: initial)
+        self.values = Array(repeating: nil, count: initial)
+        self.presence = Array(repeating: 0, count: initial)
         self.mask = initial - 1
+    }
+
+    /// The tag of a key with `hash`: its top seven bits, with the high bit set so that it is never zero.
+    @inline(__always)
+    private static func tag(_ hash: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: hash >> 57) | 0x80 }
+
+    /// Whether a key with this `FlowKey.presenceHash` may be in the table; false means it is not.
+    @inline(__always)
+    func mayContain(presenceHash: UInt64) -> Bool {
+        presence[Int(truncatingIfNeeded: presenceHash) & mask] != 0
     }
 
     /// The slot holding `key`, or nil.
     func find(_ key: FlowKey) -> Int? {
-        var index = Int(truncatingIfNeeded: key.hash(seed: seed)) & mask
+        let hash = key.hash(seed: seed)
+        let tag = Self.tag(hash)
+        var index = Int(truncatingIfNeeded: hash) & mask
         for _ in 0..<Self.maximumProbe {
-            guard let slot = slots[index] else { return nil }
-            if slot.key == key { return index }
+            let slotTag = tags[index]
+            if slotTag == 0 { return nil }
+            if slotTag == tag, keys[index] == key { return index }
             index = (index + 1) & mask
         }
         return nil
@@ -58,10 +82,14 @@ struct FlowTable<Value> {
         if isAtGrowthThreshold {
             grow()
         }
-        var index = Int(truncatingIfNeeded: key.hash(seed: seed)) & mask
+        let hash = key.hash(seed: seed)
+        var index = Int(truncatingIfNeeded: hash) & mask
         for _ in 0..<Self.maximumProbe {
-            if slots[index] == nil {
-                slots[index] = Slot(key: key, value: value)
+            if tags[index] == 0 {
+                tags[index] = Self.tag(hash)
+                keys[index] = key
+                values[index] = value
+                addPresence(of: key)
                 count += 1
                 return index
             }
@@ -72,24 +100,29 @@ struct FlowTable<Value> {
 
     /// The value in an occupied slot.
     subscript(slot index: Int) -> Value {
-        get { slots[index]!.value }
-        _modify { yield &slots[index]!.value }
+        get { values[index]! }
+        _modify { yield &values[index]! }
     }
 
     /// Empties `index` and shifts later members of its probe run back, so no tombstones are needed.
     mutating func remove(at index: Int) {
-        slots[index] = nil
+        tags[index] = 0
+        values[index] = nil
+        let bucket = Int(truncatingIfNeeded: keys[index].presenceHash) & mask
+        if presence[bucket] < .max { presence[bucket] -= 1 }
         count -= 1
         var hole = index
         var next = (index + 1) & mask
-        while let slot = slots[next] {
-            let home = Int(truncatingIfNeeded: slot.key.hash(seed: seed)) & mask
+        while tags[next] != 0 {
+            let home = Int(truncatingIfNeeded: keys[next].hash(seed: seed)) & mask
             // Move the entry into the hole unless its home lies cyclically in (hole, next].
             let distanceToNext = (next - home) & mask
             let distanceToHole = (hole - home) & mask
             if distanceToHole <= distanceToNext {
-                slots[hole] = slot
-                slots[next] = nil
+                tags[hole] = tags[next]
+                keys[hole] = keys[next]
+                values[hole] = values[next].take()
+                tags[next] = 0
                 hole = next
             }
             next = (next + 1) & mask
@@ -97,36 +130,54 @@ struct FlowTable<Value> {
     }
 
     /// Whether the next insert doubles the table.
-    var isAtGrowthThreshold: Bool { count + 1 > slots.count / 2 && slots.count < maximumCapacity }
+    var isAtGrowthThreshold: Bool { count + 1 > tags.count / 2 && tags.count < maximumCapacity }
 
     /// Whether the table holds `maximumCount` entries.
     var isFull: Bool { count >= maximumCount }
 
     /// The key in an occupied slot.
-    func key(at index: Int) -> FlowKey { slots[index]!.key }
+    func key(at index: Int) -> FlowKey { keys[index] }
 
     /// Empties the table, keeping its capacity.
     mutating func removeAll() {
-        for index in slots.indices { slots[index] = nil }
+        for index in tags.indices {
+            tags[index] = 0
+            values[index] = nil
+            presence[index] = 0
+        }
         count = 0
     }
 
-    /// The number of slots, occupied or not, for sweeping with `isOccupied(_:)`.
-    var capacity: Int { slots.count }
+    /// The number of slots, occupied or not, for sweeping with `isOccupied(_:)`; a power of two.
+    var capacity: Int { tags.count }
 
     /// Whether `index` holds an entry.
-    func isOccupied(_ index: Int) -> Bool { slots[index] != nil }
+    func isOccupied(_ index: Int) -> Bool { tags[index] != 0 }
 
     /// Doubles the slots, unless the table is at its largest.
     mutating func grow() {
-        guard slots.count < maximumCapacity else { return }
-        let old = slots
-        slots = Array(repeating: nil, count: old.count * 2)
-        mask = slots.count - 1
-        for case let slot? in old {
-            var index = Int(truncatingIfNeeded: slot.key.hash(seed: seed)) & mask
-            while slots[index] != nil { index = (index + 1) & mask }
-            slots[index] = slot
+        guard tags.count < maximumCapacity else { return }
+        let oldTags = tags
+        let oldKeys = keys
+        var oldValues = values
+        let capacity = oldTags.count * 2
+        tags = Array(repeating: 0, count: capacity)
+        keys = Array(repeating: FlowKey(), count: capacity)
+        values = Array(repeating: nil, count: capacity)
+        presence = Array(repeating: 0, count: capacity)
+        mask = capacity - 1
+        for old in oldTags.indices where oldTags[old] != 0 {
+            var index = Int(truncatingIfNeeded: oldKeys[old].hash(seed: seed)) & mask
+            while tags[index] != 0 { index = (index + 1) & mask }
+            tags[index] = oldTags[old]
+            keys[index] = oldKeys[old]
+            values[index] = oldValues[old].take()
+            addPresence(of: keys[index])
         }
+    }
+
+    private mutating func addPresence(of key: FlowKey) {
+        let bucket = Int(truncatingIfNeeded: key.presenceHash) & mask
+        if presence[bucket] < .max { presence[bucket] += 1 }
     }
 }

@@ -31,6 +31,8 @@ public struct HandshakeTracker {
     public private(set) var clockNanos = Int64.min
     private var table: FlowTable<HandshakeState>
     private var sweepCursor = 0
+    /// Packets until the next sweep.
+    private var sweepCountdown = Self.packetsPerSweep
     /// Capture time before which a full table is not swept again.
     private var nextFullSweepNanos = Int64.min
 
@@ -54,7 +56,24 @@ public struct HandshakeTracker {
     public mutating func process<Observer: HandshakeObserver>(_ segment: TCPSegment, observer: inout Observer) {
         let now = segment.timestampNanos
         if now > clockNanos { clockNanos = now }
-        sweep(slots: 4, observer: &observer)
+        sweepCountdown -= 1
+        if sweepCountdown == 0 {
+            sweepCountdown = Self.packetsPerSweep
+            sweep(slots: Self.packetsPerSweep * 4, observer: &observer)
+        }
+        let flags = segment.flags
+        let isSYN = flags.contains(.syn) && !flags.contains(.ack) && !flags.contains(.rst)
+        // Most segments of a busy link belong to connections that are not in their handshake: the presence
+        // filter turns them away before the key is built.
+        guard
+            isSYN
+                || table.mayContain(
+                    presenceHash: FlowKey.presenceHash(
+                        segment.source, segment.sourcePort, segment.destination, segment.destinationPort))
+        else {
+            if flags.contains(.rst) { counters.untrackedResets += 1 }
+            return
+        }
         var sourceIsLower = false
         let key = FlowKey(segment, sourceIsLower: &sourceIsLower)
         if let slot = table.find(key) {
@@ -80,8 +99,7 @@ public struct HandshakeTracker {
             }
             settle(slot: slot, key: key, outcome: state.timeoutOutcome, at: state.deadlineNanos, observer: &observer)
         }
-        let flags = segment.flags
-        if flags.contains(.syn), !flags.contains(.ack), !flags.contains(.rst) {
+        if isSYN {
             let state = HandshakeState(
                 syn: segment, clientIsLower: sourceIsLower, handshakeTimeoutNanos: configuration.handshakeTimeoutNanos)
             if table.isAtGrowthThreshold {
@@ -130,13 +148,16 @@ public struct HandshakeTracker {
         table.removeAll()
     }
 
+    /// Segments between two sweeps of the flow table, which look at four slots per segment.
+    private static var packetsPerSweep: Int { 16 }
+
     /// Looks at the next `count` slots and settles the attempts past their deadline. Four slots per packet
     /// visit the whole table in a quarter of its capacity in packets, while each packet adds at most one
     /// attempt, so expired attempts alone can never fill the table to its growth threshold.
     private mutating func sweep<Observer: HandshakeObserver>(slots count: Int, observer: inout Observer) {
         guard table.count > 0 else { return }
         for _ in 0..<count {
-            let slot = sweepCursor % table.capacity
+            let slot = sweepCursor & (table.capacity - 1)  // the capacity is a power of two
             sweepCursor = slot + 1
             guard table.isOccupied(slot) else { continue }
             let state = table[slot: slot]
