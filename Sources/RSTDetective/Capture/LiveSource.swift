@@ -211,7 +211,7 @@ import Glibc
 
     /// libpcap's counters so far (`pcap_stats`), or nil when it cannot give them.
     public func statistics() -> Statistics? {
-        var stats = unsafe pcap_stat()
+        var stats = pcap_stat()
         guard unsafe pcap_stats(handle, &stats) == 0 else { return nil }
         return Statistics(
             received: Int(stats.ps_recv), droppedByKernel: Int(stats.ps_drop), droppedByInterface: Int(stats.ps_ifdrop))
@@ -268,13 +268,13 @@ import Glibc
         let converted: UnsafePointer<CChar>?
         switch family {
         case AF_INET:
-            converted = unsafe address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { inet in
+            unsafe converted = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { inet in
                 unsafe withUnsafePointer(to: &inet.pointee.sin_addr) { source in
                     unsafe inet_ntop(AF_INET, source, &text, socklen_t(text.count))
                 }
             }
         case AF_INET6:
-            converted = unsafe address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { inet6 in
+            unsafe converted = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { inet6 in
                 unsafe withUnsafePointer(to: &inet6.pointee.sin6_addr) { source in
                     unsafe inet_ntop(AF_INET6, source, &text, socklen_t(text.count))
                 }
