@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import RSTDetective
 
 /// `rst-detective analyze`: reads capture files and reports every incident.
@@ -43,6 +44,13 @@ struct AnalyzeCommand: ParsableCommand {
     @OptionGroup(title: "Reuseport model (hash and bucket columns)")
     var secrets: SecretOptions
 
+    @Option(
+        name: .customShort("j"),
+        help: ArgumentHelp(
+            "Threads: 1 reads and analyses on one; 2 reads capture files with libpcap on a second thread while the first analyses (the default with two or more cores). More do not help: reading is the slower half.",
+            valueName: "threads"))
+    var jobs: Int = min(2, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+
     @Flag(name: .shortAndLong, help: "Do not print the summary on standard error.")
     var quiet = false
 
@@ -57,6 +65,9 @@ struct AnalyzeCommand: ParsableCommand {
             throw ValidationError("standard input (-) can be read once")
         }
         try ReportOutputs.validate(reportDirectory: reportDirectory, csv: csv, connections: connections)
+        guard jobs >= 1 else {
+            throw ValidationError("-j must be 1 or more")
+        }
         if let filter, let message = PacketSource.filterError(filter) {
             throw ValidationError("bad filter '\(filter)': \(message)")
         }
@@ -76,7 +87,8 @@ struct AnalyzeCommand: ParsableCommand {
         let options = AnalysisOptions(
             tracker: tracking.configuration,
             filter: filter,
-            bucketModel: model)
+            bucketModel: model,
+            readAhead: jobs >= 2)
         let stop = SignalHandling.install()
         let result = Analyzer.run(
             paths: captures, options: options, logger: logger, stop: stop, onConnection: outputs.write)

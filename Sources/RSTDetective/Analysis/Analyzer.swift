@@ -1,3 +1,4 @@
+import Dispatch
 public import Logging
 
 /// What to analyse and how.
@@ -6,14 +7,17 @@ public struct AnalysisOptions: Sendable {
     /// A BPF expression (libpcap syntax) that narrows the input, or nil.
     public var filter: String?
     public var bucketModel: ReusePortBucket
+    /// Capture files: read with libpcap on a second thread while this one analyses (`-j 2`).
+    public var readAhead: Bool
 
     public init(
         tracker: HandshakeTracker.Configuration = .init(), filter: String? = nil,
-        bucketModel: ReusePortBucket = ReusePortBucket(listeners: 1)
+        bucketModel: ReusePortBucket = ReusePortBucket(listeners: 1), readAhead: Bool = false
     ) {
         self.tracker = tracker
         self.filter = filter
         self.bucketModel = bucketModel
+        self.readAhead = readAhead
     }
 }
 
@@ -34,6 +38,39 @@ public struct PacketCounts: Sendable, Equatable {
 
     /// Packets skipped for `reason`.
     public func count(of reason: SkipReason) -> Int { skipped[Int(reason.rawValue)] }
+
+    /// Counts one packet that passed the filter: TCP, or skipped for `reason`.
+    @inline(__always)
+    mutating func count(_ info: PacketInfo, skipped reason: SkipReason?) {
+        packets += 1
+        if let reason {
+            skipped[Int(reason.rawValue)] += 1
+        } else {
+            tcpPackets += 1
+        }
+        if firstPacketNanos == nil { firstPacketNanos = info.timestampNanos }
+        firstPacketNanos = min(firstPacketNanos!, info.timestampNanos)
+        lastPacketNanos = max(lastPacketNanos ?? .min, info.timestampNanos)
+    }
+
+    /// Adds the counts of later packets (not `filteredOut`, which the reader keeps).
+    mutating func add(_ other: PacketCounts) {
+        packets += other.packets
+        tcpPackets += other.tcpPackets
+        for index in skipped.indices { skipped[index] += other.skipped[index] }
+        if let first = other.firstPacketNanos { firstPacketNanos = min(firstPacketNanos ?? .max, first) }
+        if let last = other.lastPacketNanos { lastPacketNanos = max(lastPacketNanos ?? .min, last) }
+    }
+
+    /// Zeroes every count, keeping the storage.
+    mutating func removeAll() {
+        packets = 0
+        filteredOut = 0
+        tcpPackets = 0
+        for index in skipped.indices { skipped[index] = 0 }
+        firstPacketNanos = nil
+        lastPacketNanos = nil
+    }
 }
 
 /// Everything a run found, including the inputs it could not read.
@@ -86,151 +123,91 @@ public struct LiveCounters: Sendable {
 
 /// Runs captures through the decoder and the tracker.
 public enum Analyzer {
+    /// Batches in circulation between the reading and the analysing thread.
+    private static var batchesInFlight: Int { 4 }
+    /// Packets per batch from regular files.
+    private static var packetsPerBatch: Int { 4096 }
+
     /// Analyses `paths` as one stream in timestamp order, so that a connection split across rotated files
     /// (`tcpdump -C` / `-G`) is followed; a file that fails is reported and the rest goes on.
     ///
-    /// Each file is first opened only to read its first timestamp; files are then opened in that order
-    /// when the stream reaches them and closed at their end, so a day of `tcpdump -G 60` files keeps only
-    /// the overlapping few open.
+    /// Packets are read in batches of a few thousand, so that libpcap's loop and the analysis each run
+    /// uninterrupted. With `options.readAhead`, libpcap reads on a second thread while this one analyses.
+    /// Standard input and pipes are read a packet at a time on this thread, so that each packet is
+    /// analysed as soon as it arrives.
     ///
     /// - Parameters:
     ///   - paths: Capture files; `-` is standard input.
-    ///   - options: Filter, tracker limits and bucket model.
+    ///   - options: Filter, tracker limits, bucket model and threads.
     ///   - logger: Receives debug messages per file, never per packet.
     ///   - stop: When requested, the run ends after the current packet as if the input had ended.
     ///   - onConnection: Called for each settled attempt, with its listener; an incident as its RST is read.
+    ///     Always called on the calling thread.
     public static func run(
         paths: [String], options: AnalysisOptions, logger: Logger, stop: StopRequest? = nil,
         onConnection: @escaping (Connection) -> Void = { _ in }
     ) -> AnalysisResult {
-        var errors: [CaptureError] = []
-        var pending = schedule(paths, filter: options.filter, errors: &errors)
-        var inputs: [Input] = []
-        var filesOpened = 0
+        run(
+            paths: paths, options: options, logger: logger, stop: stop, packetsPerBatch: packetsPerBatch,
+            onConnection: onConnection)
+    }
+
+    /// `run` with batches of `packetsPerBatch` packets from regular files, so that tests can put batch
+    /// boundaries anywhere.
+    static func run(
+        paths: [String], options: AnalysisOptions, logger: Logger, stop: StopRequest?, packetsPerBatch: Int,
+        onConnection: @escaping (Connection) -> Void
+    ) -> AnalysisResult {
         var pipeline = PacketPipeline(options: options, onConnection: onConnection)
-        while true {
-            // Open every file whose first packet is due before the earliest packet at hand.
-            while let next = pending.first, inputs.isEmpty || next.firstTimestampNanos <= earliestHead(inputs) {
-                pending.removeFirst()
-                do {
-                    let input = Input(
-                        source: try PacketSource(path: next.path, filter: options.filter), order: next.order)
-                    logger.debug(
-                        "opened capture", metadata: ["path": "\(next.path)", "link-type": "\(input.source.linkType)"])
-                    filesOpened += 1
-                    input.advance()
-                    if input.head == nil {
-                        close(input, counts: &pipeline.counts, errors: &errors, logger: logger)
-                    } else {
-                        inputs.append(input)
-                    }
-                } catch {
-                    errors.append(error)
-                }
+        let regularFiles = CaptureFileReader.allRegularFiles(paths)
+        let totals: CaptureFileReader.Totals
+        if options.readAhead, regularFiles {
+            totals = readAhead(
+                paths: paths, filter: options.filter, logger: logger, stop: stop, packetsPerBatch: packetsPerBatch,
+                into: &pipeline)
+        } else {
+            var reader = CaptureFileReader(paths: paths, filter: options.filter, logger: logger)
+            let batch = PacketBatch(capacity: regularFiles ? packetsPerBatch : 1)
+            var more = true
+            while more {
+                more = reader.read(into: batch, stop: stop)
+                pipeline.process(batch)
+                batch.removeAll()
             }
-            guard let index = earliest(inputs), let info = inputs[index].head, stop?.isRequested != true else { break }
-            let input = inputs[index]
-            let linkType = input.source.linkType
-            input.source.withCurrentBytes { pipeline.process(info, bytes: $0, linkType: linkType) }
-            input.advance()
-            if input.head == nil {
-                close(inputs.remove(at: index), counts: &pipeline.counts, errors: &errors, logger: logger)
-            }
+            totals = reader.totals
         }
-        for input in inputs {
-            close(input, counts: &pipeline.counts, errors: &errors, logger: logger)
-        }
+        pipeline.counts.filteredOut = totals.recordsFiltered
         pipeline.finish(at: pipeline.counts.lastPacketNanos)
         return AnalysisResult(
             options: options, report: pipeline.report, packets: pipeline.counts, tracker: pipeline.tracker.counters,
-            filesOpened: filesOpened,
+            filesOpened: totals.filesOpened,
             // A stop that ended a blocked read shows as the end of that input; it is an interruption all the same.
-            errors: errors, interrupted: stop?.isRequested == true)
+            errors: totals.errors, interrupted: stop?.isRequested == true)
     }
 
-    /// A capture waiting to be opened, the time of its first record, and its place among the arguments.
-    private struct Scheduled {
-        var path: String
-        var firstTimestampNanos: Int64
-        var order: Int
-    }
-
-    /// Peeks at each regular file's first record, unfiltered (a lower bound of its first filtered one), and
-    /// orders the files by it. Standard input, pipes and other inputs that cannot be read twice, and files
-    /// whose first record cannot be read, come first, so they are opened at once (and an error is reported
-    /// where it occurs). Files that cannot be opened are reported here.
-    private static func schedule(_ paths: [String], filter: String?, errors: inout [CaptureError]) -> [Scheduled] {
-        var scheduled: [Scheduled] = []
-        for (order, path) in paths.enumerated() {
-            var first = Int64.min
-            if PacketSource.isRegularFile(path) {
-                do {
-                    var source = try PacketSource(path: path)
-                    first = (try? source.next())?.timestampNanos ?? .min
-                } catch {
-                    errors.append(error)
-                    continue
-                }
-            }
-            scheduled.append(Scheduled(path: path, firstTimestampNanos: first, order: order))
-        }
-        // A stable sort keeps the given order among equal times.
-        return scheduled.enumerated().sorted {
-            ($0.element.firstTimestampNanos, $0.offset) < ($1.element.firstTimestampNanos, $1.offset)
-        }
-        .map(\.element)
-    }
-
-    private static func close(
-        _ input: Input, counts: inout PacketCounts, errors: inout [CaptureError], logger: Logger
-    ) {
-        counts.filteredOut += input.source.recordsFiltered
-        if let error = input.error { errors.append(error) }
-        logger.debug(
-            "closed capture", metadata: ["path": "\(input.source.path)", "records": "\(input.source.recordsRead)"])
-    }
-
-    /// The index of the input whose next packet is earliest; ties go to the input given first, as in a
-    /// merge of all the files at once.
-    private static func earliest(_ inputs: [Input]) -> Int? {
-        var best: Int?
-        var bestKey = (Int64.max, Int.max)
-        for (index, input) in inputs.enumerated() {
-            guard let head = input.head else { continue }
-            let key = (head.timestampNanos, input.order)
-            if best == nil || key < bestKey {
-                best = index
-                bestKey = key
+    /// Reads on a thread of its own and analyses the batches it fills on this one.
+    private static func readAhead(
+        paths: [String], filter: String?, logger: Logger, stop: StopRequest?, packetsPerBatch: Int,
+        into pipeline: inout PacketPipeline
+    ) -> CaptureFileReader.Totals {
+        let channel = BatchChannel(batches: batchesInFlight, capacity: packetsPerBatch)
+        DispatchQueue.global().async {
+            var reader = CaptureFileReader(paths: paths, filter: filter, logger: logger)
+            while true {
+                let batch = channel.takeEmpty()
+                let more = reader.read(into: batch, stop: stop)
+                if !more { batch.totals = reader.totals }
+                channel.send()
+                if !more { return }
             }
         }
-        return best
-    }
-
-    /// The earliest timestamp among the packets at hand.
-    private static func earliestHead(_ inputs: [Input]) -> Int64 {
-        earliest(inputs).flatMap { inputs[$0].head?.timestampNanos } ?? .max
-    }
-
-    /// One open capture and the packet it holds next.
-    private final class Input {
-        var source: PacketSource
-        /// The capture's place among the arguments, which breaks ties between equal timestamps.
-        let order: Int
-        var head: PacketInfo?
-        var error: CaptureError?
-
-        init(source: consuming PacketSource, order: Int) {
-            self.source = source
-            self.order = order
-        }
-
-        func advance() {
-            do {
-                head = try source.next()
-            } catch {
-                head = nil
-                self.error = error
+        while true {
+            let batch = channel.receive()
+            pipeline.process(batch)
+            if let totals = batch.totals {
+                return totals
             }
+            channel.recycle()
         }
     }
 }

@@ -14,16 +14,20 @@ struct PacketPipeline {
     ///
     /// - Complexity: O(1) amortized; allocates only when the flow table grows.
     mutating func process(_ info: PacketInfo, bytes: RawSpan, linkType: LinkType) {
-        counts.packets += 1
-        counts.firstPacketNanos = min(counts.firstPacketNanos ?? .max, info.timestampNanos)
-        counts.lastPacketNanos = max(counts.lastPacketNanos ?? .min, info.timestampNanos)
         switch PacketDecoder.decode(bytes, info: info, linkType: linkType) {
         case .tcp(let segment):
-            counts.tcpPackets += 1
+            counts.count(info, skipped: nil)
             tracker.process(segment, observer: &report)
         case .skipped(let reason):
-            counts.skipped[Int(reason.rawValue)] += 1
+            counts.count(info, skipped: reason)
         }
+    }
+
+    /// Counts, decodes and tracks the packets of a batch.
+    ///
+    /// - Complexity: O(packets) amortized; allocates only when the flow table grows.
+    mutating func process(_ batch: PacketBatch) {
+        batch.forEachPacket { process($0, bytes: $1, linkType: $2) }
     }
 
     /// Moves the tracker's clock on without a packet (a quiet live link).

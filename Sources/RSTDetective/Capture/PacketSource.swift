@@ -145,6 +145,51 @@ import Glibc
         return body(span)
     }
 
+    /// Where `copy(_:andFollowingInto:before:stop:)` stopped.
+    enum BatchEnd {
+        /// The batch is full; the records copied are all that were read.
+        case batchFull
+        /// The capture ended, or failed (the error is thrown).
+        case ended
+        /// This record was read but not copied: it is not before the bound, it does not fit, or a stop was
+        /// requested. Its bytes stay available until the next read.
+        case held(PacketInfo)
+    }
+
+    /// A bound on the timestamps a batch takes: records before `nanos`, or also at it when `inclusive`.
+    struct Bound {
+        var nanos: Int64
+        var inclusive: Bool
+
+        func admits(_ timestampNanos: Int64) -> Bool {
+            timestampNanos < nanos || (inclusive && timestampNanos == nanos)
+        }
+    }
+
+    /// Copies `current` (the record `next()` returned last) into `batch`, then reads and copies the records
+    /// after it while they are within `bound`, the batch has room, and no stop is requested.
+    ///
+    /// The next record is not read once the batch is full, so that a packet from a pipe is delivered
+    /// without waiting for the one after it.
+    ///
+    /// - Throws: `CaptureError.readFailed` or `.mixedLinkTypes`; the records before it are in `batch`.
+    mutating func copy(
+        _ current: PacketInfo, andFollowingInto batch: PacketBatch, before bound: Bound, stop: StopRequest?
+    ) throws(CaptureError) -> BatchEnd {
+        var info = current
+        while true {
+            guard let data = unsafe currentData else { return .ended }
+            // SAFETY: libpcap keeps `caplen` bytes at `data` valid until the next pcap_next_ex on this handle.
+            unsafe batch.append(info, UnsafeRawPointer(data), linkType)
+            guard !batch.isFull else { return .batchFull }
+            guard let next = try next() else { return .ended }
+            info = next
+            guard bound.admits(info.timestampNanos), batch.hasRoom(for: info.capturedLength),
+                stop?.isRequested != true
+            else { return .held(info) }
+        }
+    }
+
     private func readError() -> CaptureError {
         var reason = unsafe String(cString: pcap_geterr(handle))
         let record = recordsRead + 1
