@@ -17,6 +17,8 @@ struct FlowTable<Value> {
     private var tags: [UInt8]
     private var keys: [FlowKey]
     private var values: [Value?]
+    /// One bit per slot, set when the slot holds an entry, so that a sweep skips empty slots 64 at a time.
+    private var occupied: [UInt64]
     /// Entries per bucket of `FlowKey.presenceHash`, with as many buckets as slots. One byte each, so that
     /// the filter stays in the first-level cache while packets stream through it; a count that reaches 255
     /// stays there (a false positive costs a lookup, never a wrong answer) until the table grows.
@@ -47,6 +49,7 @@ struct FlowTable<Value> {
         self.keys = Array(repeating: FlowKey(), count: initial)
         self.values = Array(repeating: nil, count: initial)
         self.presence = Array(repeating: 0, count: initial)
+        self.occupied = Array(repeating: 0, count: initial / 64)
         self.mask = initial - 1
     }
 
@@ -89,6 +92,7 @@ struct FlowTable<Value> {
                 tags[index] = Self.tag(hash)
                 keys[index] = key
                 values[index] = value
+                occupied[index >> 6] |= 1 << UInt64(index & 63)
                 addPresence(of: key)
                 count += 1
                 return index
@@ -108,6 +112,7 @@ struct FlowTable<Value> {
     mutating func remove(at index: Int) {
         tags[index] = 0
         values[index] = nil
+        occupied[index >> 6] &= ~(1 << UInt64(index & 63))
         let bucket = Int(truncatingIfNeeded: keys[index].presenceHash) & mask
         if presence[bucket] < .max { presence[bucket] -= 1 }
         count -= 1
@@ -123,6 +128,8 @@ struct FlowTable<Value> {
                 keys[hole] = keys[next]
                 values[hole] = values[next].take()
                 tags[next] = 0
+                occupied[hole >> 6] |= 1 << UInt64(hole & 63)
+                occupied[next >> 6] &= ~(1 << UInt64(next & 63))
                 hole = next
             }
             next = (next + 1) & mask
@@ -145,6 +152,7 @@ struct FlowTable<Value> {
             values[index] = nil
             presence[index] = 0
         }
+        for index in occupied.indices { occupied[index] = 0 }
         count = 0
     }
 
@@ -153,6 +161,23 @@ struct FlowTable<Value> {
 
     /// Whether `index` holds an entry.
     func isOccupied(_ index: Int) -> Bool { tags[index] != 0 }
+
+    /// The first occupied slot among the `count` slots from `start` on, wrapping around the end, or nil.
+    func firstOccupied(from start: Int, within count: Int) -> Int? {
+        var position = start
+        var left = count
+        while left > 0 {
+            let bit = position & 63
+            let word = occupied[(position & mask) >> 6] >> UInt64(bit)
+            if word != 0 {
+                let offset = word.trailingZeroBitCount
+                return offset < left ? (position + offset) & mask : nil
+            }
+            left -= 64 - bit
+            position += 64 - bit
+        }
+        return nil
+    }
 
     /// Doubles the slots, unless the table is at its largest.
     mutating func grow() {
@@ -165,6 +190,7 @@ struct FlowTable<Value> {
         keys = Array(repeating: FlowKey(), count: capacity)
         values = Array(repeating: nil, count: capacity)
         presence = Array(repeating: 0, count: capacity)
+        occupied = Array(repeating: 0, count: capacity / 64)
         mask = capacity - 1
         for old in oldTags.indices where oldTags[old] != 0 {
             var index = Int(truncatingIfNeeded: oldKeys[old].hash(seed: seed)) & mask
@@ -172,6 +198,7 @@ struct FlowTable<Value> {
             tags[index] = oldTags[old]
             keys[index] = oldKeys[old]
             values[index] = oldValues[old].take()
+            occupied[index >> 6] |= 1 << UInt64(index & 63)
             addPresence(of: keys[index])
         }
     }

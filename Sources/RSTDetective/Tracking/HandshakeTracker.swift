@@ -53,27 +53,55 @@ public struct HandshakeTracker {
     /// Feeds one segment, in timestamp order; settled attempts go to `observer`.
     ///
     /// - Complexity: O(1) amortized; allocates only when the table grows.
+    @inline(__always)
     public mutating func process<Observer: HandshakeObserver>(_ segment: TCPSegment, observer: inout Observer) {
-        let now = segment.timestampNanos
-        if now > clockNanos { clockNanos = now }
-        sweepCountdown -= 1
-        if sweepCountdown == 0 {
+        let presenceHash = FlowKey.presenceHash(
+            segment.source, segment.sourcePort, segment.destination, segment.destinationPort)
+        guard
+            !processUntracked(
+                at: segment.timestampNanos, flags: segment.flags, presenceHash: presenceHash, observer: &observer)
+        else { return }
+        tick(at: segment.timestampNanos, observer: &observer)
+        track(segment, observer: &observer)
+    }
+
+    /// Feeds a segment known only by its time, flags and `FlowKey.presenceHash`, if that is enough: when it
+    /// is not a SYN and the presence filter says its flow is not tracked, which is most segments of a busy
+    /// link. The caller then need not decode the rest of it.
+    ///
+    /// - Returns: Whether the segment was fed; if not, the caller passes the whole segment to `process`.
+    @inline(__always)
+    mutating func processUntracked<Observer: HandshakeObserver>(
+        at timestampNanos: Int64, flags: TCPFlags, presenceHash: UInt64, observer: inout Observer
+    ) -> Bool {
+        let isSYN =
+            flags.rawValue & (TCPFlags.syn.rawValue | TCPFlags.ack.rawValue | TCPFlags.rst.rawValue)
+            == TCPFlags.syn.rawValue
+        guard !isSYN, !table.mayContain(presenceHash: presenceHash) else { return false }
+        // The sweep in `tick` only removes attempts, so the answer above stands after it.
+        tick(at: timestampNanos, observer: &observer)
+        if flags.contains(.rst) { counters.untrackedResets &+= 1 }
+        return true
+    }
+
+    /// Moves the clock to a segment's time and sweeps a few slots every `packetsPerSweep` segments.
+    @inline(__always)
+    private mutating func tick<Observer: HandshakeObserver>(at timestampNanos: Int64, observer: inout Observer) {
+        if timestampNanos > clockNanos { clockNanos = timestampNanos }
+        sweepCountdown &-= 1
+        if _slowPath(sweepCountdown == 0) {
             sweepCountdown = Self.packetsPerSweep
             sweep(slots: Self.packetsPerSweep * 4, observer: &observer)
         }
+    }
+
+    /// Looks `segment` up and applies it: the part of `process` for segments that may belong to a tracked
+    /// attempt, and SYNs.
+    @inline(never)
+    private mutating func track<Observer: HandshakeObserver>(_ segment: TCPSegment, observer: inout Observer) {
+        let now = segment.timestampNanos
         let flags = segment.flags
         let isSYN = flags.contains(.syn) && !flags.contains(.ack) && !flags.contains(.rst)
-        // Most segments of a busy link belong to connections that are not in their handshake: the presence
-        // filter turns them away before the key is built.
-        guard
-            isSYN
-                || table.mayContain(
-                    presenceHash: FlowKey.presenceHash(
-                        segment.source, segment.sourcePort, segment.destination, segment.destinationPort))
-        else {
-            if flags.contains(.rst) { counters.untrackedResets += 1 }
-            return
-        }
         var sourceIsLower = false
         let key = FlowKey(segment, sourceIsLower: &sourceIsLower)
         if let slot = table.find(key) {
@@ -115,6 +143,8 @@ public struct HandshakeTracker {
             }
             if table.insert(key, state) == nil {
                 counters.untrackedSYNs += 1
+            } else if table.count > counters.peakOpenHandshakes {
+                counters.peakOpenHandshakes = table.count
             }
         } else if flags.contains(.rst) {
             counters.untrackedResets += 1
@@ -156,17 +186,26 @@ public struct HandshakeTracker {
     /// attempt, so expired attempts alone can never fill the table to its growth threshold.
     private mutating func sweep<Observer: HandshakeObserver>(slots count: Int, observer: inout Observer) {
         guard table.count > 0 else { return }
-        for _ in 0..<count {
-            let slot = sweepCursor & (table.capacity - 1)  // the capacity is a power of two
-            sweepCursor = slot + 1
-            guard table.isOccupied(slot) else { continue }
+        let mask = table.capacity - 1  // the capacity is a power of two
+        var position = sweepCursor
+        let end = position + count
+        while position < end {
+            // Empty slots are skipped 64 at a time through the table's occupancy bitmap.
+            guard let slot = table.firstOccupied(from: position & mask, within: end - position) else {
+                position = end
+                break
+            }
+            position += (slot - position) & mask
             let state = table[slot: slot]
             if clockNanos >= state.deadlineNanos {
+                // The backward shift may move a later attempt into this slot; the next pass looks at it.
                 settle(
                     slot: slot, key: table.key(at: slot), outcome: state.timeoutOutcome, at: state.deadlineNanos,
                     observer: &observer)
             }
+            position += 1
         }
+        sweepCursor = position & mask
     }
 
     private mutating func settle<Observer: HandshakeObserver>(

@@ -11,6 +11,9 @@ public struct TrackerCounters: Sendable, Equatable {
     public var untrackedResets = 0
     /// SYNs not tracked because the flow table was full.
     public var untrackedSYNs = 0
+    /// The most attempts held at once (open, or past their deadline and not yet swept): what the flow
+    /// table's memory followed (see `--max-flows`).
+    public var peakOpenHandshakes = 0
 
     public init() {}
 
@@ -22,6 +25,7 @@ public struct TrackerCounters: Sendable, Equatable {
             ("resets_ignored", ignoredResets),
             ("resets_untracked", untrackedResets),
             ("syns_untracked_table_full", untrackedSYNs),
+            ("handshakes_open_peak", peakOpenHandshakes),
         ]
     }
 }

@@ -261,6 +261,7 @@ struct Conversation {
         }
         #expect(tracker.openHandshakes == 2)
         #expect(tracker.counters.untrackedSYNs == 3)
+        #expect(tracker.counters.peakOpenHandshakes == 2)
     }
 
     /// A full table reclaims expired attempts before it refuses a SYN.
@@ -283,6 +284,9 @@ struct Conversation {
             tracker.process(Self.syn(from: UInt32(index), port: 1, at: Int64(index) * 100), observer: &collector)
         }
         #expect(tracker.tableCapacity == 4096)
+        // A SYN every 100 ns, each expiring 1 µs later: ten are open at once, and the sweep, four slots a
+        // packet, reaches an expired one within a quarter of the table's 4096 slots in packets.
+        #expect((10...1034).contains(tracker.counters.peakOpenHandshakes))
         tracker.finish(observer: &collector)
         #expect(collector.records.count == 200_000)
     }
