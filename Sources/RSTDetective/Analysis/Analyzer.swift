@@ -31,8 +31,12 @@ public struct PacketCounts: Sendable, Equatable {
     public var tcpPackets = 0
     /// Packets skipped, indexed by `SkipReason.rawValue`.
     public var skipped = [Int](repeating: 0, count: SkipReason.allCases.count)
-    public var firstPacketNanos: Int64?
-    public var lastPacketNanos: Int64?
+    /// The earliest timestamp, or nil without a packet.
+    public var firstPacketNanos: Int64? { packets > 0 ? earliestNanos : nil }
+    /// The latest timestamp, or nil without a packet.
+    public var lastPacketNanos: Int64? { packets > 0 ? latestNanos : nil }
+    private var earliestNanos = Int64.max
+    private var latestNanos = Int64.min
 
     public init() {}
 
@@ -42,34 +46,14 @@ public struct PacketCounts: Sendable, Equatable {
     /// Counts one packet that passed the filter: TCP, or skipped for `reason`.
     @inline(__always)
     mutating func count(_ info: PacketInfo, skipped reason: SkipReason?) {
-        packets += 1
+        packets &+= 1
         if let reason {
             skipped[Int(reason.rawValue)] += 1
         } else {
-            tcpPackets += 1
+            tcpPackets &+= 1
         }
-        if firstPacketNanos == nil { firstPacketNanos = info.timestampNanos }
-        firstPacketNanos = min(firstPacketNanos!, info.timestampNanos)
-        lastPacketNanos = max(lastPacketNanos ?? .min, info.timestampNanos)
-    }
-
-    /// Adds the counts of later packets (not `filteredOut`, which the reader keeps).
-    mutating func add(_ other: PacketCounts) {
-        packets += other.packets
-        tcpPackets += other.tcpPackets
-        for index in skipped.indices { skipped[index] += other.skipped[index] }
-        if let first = other.firstPacketNanos { firstPacketNanos = min(firstPacketNanos ?? .max, first) }
-        if let last = other.lastPacketNanos { lastPacketNanos = max(lastPacketNanos ?? .min, last) }
-    }
-
-    /// Zeroes every count, keeping the storage.
-    mutating func removeAll() {
-        packets = 0
-        filteredOut = 0
-        tcpPackets = 0
-        for index in skipped.indices { skipped[index] = 0 }
-        firstPacketNanos = nil
-        lastPacketNanos = nil
+        earliestNanos = min(earliestNanos, info.timestampNanos)
+        latestNanos = max(latestNanos, info.timestampNanos)
     }
 }
 
@@ -167,13 +151,7 @@ public enum Analyzer {
                 into: &pipeline)
         } else {
             var reader = CaptureFileReader(paths: paths, filter: options.filter, logger: logger)
-            let batch = PacketBatch(capacity: regularFiles ? packetsPerBatch : 1)
-            var more = true
-            while more {
-                more = reader.read(into: batch, stop: stop)
-                pipeline.process(batch)
-                batch.removeAll()
-            }
+            _ = reader.read(into: &pipeline, stop: stop)
             totals = reader.totals
         }
         pipeline.counts.filteredOut = totals.recordsFiltered
@@ -194,8 +172,8 @@ public enum Analyzer {
         DispatchQueue.global().async {
             var reader = CaptureFileReader(paths: paths, filter: filter, logger: logger)
             while true {
-                let batch = channel.takeEmpty()
-                let more = reader.read(into: batch, stop: stop)
+                var batch = channel.takeEmpty()
+                let more = reader.read(into: &batch, stop: stop)
                 if !more { batch.totals = reader.totals }
                 channel.send()
                 if !more { return }

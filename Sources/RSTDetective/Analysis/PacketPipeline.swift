@@ -1,6 +1,6 @@
 /// The work every packet gets, whether it comes from capture files or from an interface: counted, decoded
 /// and, if it is TCP, tracked; settled attempts go to the report.
-struct PacketPipeline {
+struct PacketPipeline: PacketSink {
     var counts = PacketCounts()
     var tracker: HandshakeTracker
     var report: AnalysisReport
@@ -13,7 +13,15 @@ struct PacketPipeline {
     /// Counts, decodes and tracks one packet; `bytes` are borrowed for the call.
     ///
     /// - Complexity: O(1) amortized; allocates only when the flow table grows.
+    @inline(__always)
     mutating func process(_ info: PacketInfo, bytes: RawSpan, linkType: LinkType) {
+        if let common = PacketDecoder.commonTCPFields(bytes, info: info, linkType: linkType),
+            tracker.processUntracked(
+                at: info.timestampNanos, flags: common.flags, presenceHash: common.presenceHash, observer: &report)
+        {
+            counts.count(info, skipped: nil)
+            return
+        }
         switch PacketDecoder.decode(bytes, info: info, linkType: linkType) {
         case .tcp(let segment):
             counts.count(info, skipped: nil)
@@ -28,6 +36,16 @@ struct PacketPipeline {
     /// - Complexity: O(packets) amortized; allocates only when the flow table grows.
     mutating func process(_ batch: PacketBatch) {
         batch.forEachPacket { process($0, bytes: $1, linkType: $2) }
+    }
+
+    /// The analysis takes every packet as it comes.
+    var isFull: Bool { false }
+
+    func hasRoom(for length: Int) -> Bool { true }
+
+    @inline(__always)
+    mutating func take(_ info: PacketInfo, _ bytes: RawSpan, _ linkType: LinkType) {
+        process(info, bytes: bytes, linkType: linkType)
     }
 
     /// Moves the tracker's clock on without a packet (a quiet live link).

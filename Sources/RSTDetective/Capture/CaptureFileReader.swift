@@ -44,15 +44,15 @@ struct CaptureFileReader {
         paths.allSatisfy(PacketSource.isRegularFile)
     }
 
-    /// Copies the next packets of the stream into `batch`, in timestamp order, until it is full, the
+    /// Delivers the next packets of the stream to `sink`, in timestamp order, until it is full, the
     /// input ends, or `stop` is requested; ties go to the capture given first, as in a merge of all the
     /// files at once.
     ///
     /// - Returns: Whether there may be more packets: false once every capture has ended or a stop was
-    ///   requested (the batch may still hold the last packets).
-    mutating func read(into batch: PacketBatch, stop: StopRequest?) -> Bool {
-        while !batch.isFull {
-            // An input whose last record went into a batch reads its next one only now, so that a pipe's
+    ///   requested (the sink may still have taken the last packets).
+    mutating func read<Sink: PacketSink>(into sink: inout Sink, stop: StopRequest?) -> Bool {
+        while !sink.isFull {
+            // An input whose last record filled a sink reads its next one only now, so that a pipe's
             // packet is delivered without waiting for the one after it.
             for index in inputs.indices.reversed() where !inputs[index].refill() {
                 close(inputs.remove(at: index))
@@ -89,7 +89,7 @@ struct CaptureFileReader {
             if let due = pending.first?.firstTimestampNanos, due <= bound.nanos {
                 bound = PacketSource.Bound(nanos: due, inclusive: false)
             }
-            if !inputs[index].copy(into: batch, before: bound, stop: stop) {
+            if !inputs[index].deliver(to: &sink, before: bound, stop: stop) {
                 close(inputs.remove(at: index))
             }
         }
@@ -157,14 +157,14 @@ struct CaptureFileReader {
 
     /// One open capture and the packet it holds next.
     private final class Input {
-        /// Nil only while `copy` has it out, so that the loop works on a local value, free of the dynamic
+        /// Nil only while `deliver` has it out, so that the loop works on a local value, free of the dynamic
         /// exclusivity checks that every access to a class's stored property costs.
         private var source: PacketSource?
         /// The capture's place among the arguments, which breaks ties between equal timestamps.
         let order: Int
         let path: String
         let linkType: LinkType
-        /// The record read and not yet copied; nil when the last one read went into a batch.
+        /// The record read and not yet delivered; nil when the last one read was delivered.
         private(set) var head: PacketInfo?
         private(set) var error: CaptureError?
         private(set) var recordsRead = 0
@@ -184,7 +184,7 @@ struct CaptureFileReader {
             self.source = consume source
         }
 
-        /// Reads the next record if the last one went into a batch.
+        /// Reads the next record if the last one was delivered.
         ///
         /// - Returns: False when the capture has ended or failed.
         func refill() -> Bool {
@@ -201,10 +201,12 @@ struct CaptureFileReader {
             return head != nil
         }
 
-        /// Copies the record at hand and those after it within `bound` into `batch`.
+        /// Delivers the record at hand and those after it within `bound` to `sink`.
         ///
         /// - Returns: False when the capture has ended or failed.
-        func copy(into batch: PacketBatch, before bound: PacketSource.Bound, stop: StopRequest?) -> Bool {
+        func deliver<Sink: PacketSink>(to sink: inout Sink, before bound: PacketSource.Bound, stop: StopRequest?)
+            -> Bool
+        {
             guard var source = source.take() else { return false }
             guard let current = head else {
                 self.source = consume source
@@ -212,8 +214,8 @@ struct CaptureFileReader {
             }
             var more = true
             do {
-                switch try source.copy(current, andFollowingInto: batch, before: bound, stop: stop) {
-                case .batchFull: head = nil
+                switch try source.deliver(current, andFollowingTo: &sink, before: bound, stop: stop) {
+                case .sinkFull: head = nil
                 case .ended: (head, more) = (nil, false)
                 case .held(let info): head = info
                 }

@@ -7,7 +7,7 @@ import Synchronization
 /// A batch allocates its storage once and is reused: emptying it keeps the storage. It belongs to one
 /// thread at a time: the reader fills it, `BatchChannel` hands it over, the analyser reads it and gives it
 /// back; the channel's atomics order those accesses, which is what makes it `Sendable`.
-@safe final class PacketBatch: @unchecked Sendable {
+@safe final class PacketBatch: PacketSink, @unchecked Sendable {
     /// One packet: its metadata, where its bytes start in `bytes`, and its link type.
     private struct Record {
         var info: PacketInfo
@@ -55,13 +55,10 @@ import Synchronization
     }
 
     /// Copies one packet into the batch, which must have room for it (`hasRoom(for:)`).
-    ///
-    /// - Parameters:
-    ///   - data: The packet's `info.capturedLength` bytes, read only during the call.
     @inline(__always)
-    func append(_ info: PacketInfo, _ data: UnsafeRawPointer, _ linkType: LinkType) {
-        let length = info.capturedLength
-        precondition(count < capacity, "append to a full batch")
+    func take(_ info: PacketInfo, _ packet: RawSpan, _ linkType: LinkType) {
+        let length = packet.byteCount
+        precondition(count < capacity, "a packet for a full batch")
         if _slowPath(used + length > byteCount) {
             // Only an empty batch takes a record that does not fit: the storage grows to it.
             let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 16)
@@ -69,11 +66,13 @@ import Synchronization
             unsafe bytes = larger
             byteCount = length
         }
-        // SAFETY: `count < records.count` and `used + length <= bytes.count`, checked above; the caller
-        // vouches for `data`.
+        // SAFETY: `count < capacity` and `used + length <= byteCount`, checked above; the span's memory is
+        // read only during the call.
         unsafe records.baseAddress!.advanced(by: count).initialize(
             to: Record(info: info, offset: used, linkType: linkType))
-        unsafe bytes.baseAddress!.advanced(by: used).copyMemory(from: data, byteCount: length)
+        unsafe packet.withUnsafeBytes { source in
+            unsafe bytes.baseAddress!.advanced(by: used).copyMemory(from: source.baseAddress!, byteCount: length)
+        }
         used += length
         count += 1
     }

@@ -145,18 +145,18 @@ import Glibc
         return body(span)
     }
 
-    /// Where `copy(_:andFollowingInto:before:stop:)` stopped.
-    enum BatchEnd {
-        /// The batch is full; the records copied are all that were read.
-        case batchFull
+    /// Where `deliver(_:andFollowingTo:before:stop:)` stopped.
+    enum DeliveryEnd {
+        /// The sink is full; the records delivered are all that were read.
+        case sinkFull
         /// The capture ended, or failed (the error is thrown).
         case ended
-        /// This record was read but not copied: it is not before the bound, it does not fit, or a stop was
-        /// requested. Its bytes stay available until the next read.
+        /// This record was read but not delivered: it is not before the bound, it does not fit, or a stop
+        /// was requested. Its bytes stay available until the next read.
         case held(PacketInfo)
     }
 
-    /// A bound on the timestamps a batch takes: records before `nanos`, or also at it when `inclusive`.
+    /// A bound on the timestamps a delivery takes: records before `nanos`, or also at it when `inclusive`.
     struct Bound {
         var nanos: Int64
         var inclusive: Bool
@@ -166,25 +166,25 @@ import Glibc
         }
     }
 
-    /// Copies `current` (the record `next()` returned last) into `batch`, then reads and copies the records
-    /// after it while they are within `bound`, the batch has room, and no stop is requested.
+    /// Delivers `current` (the record `next()` returned last) to `sink`, then reads and delivers the records
+    /// after it while they are within `bound`, the sink has room, and no stop is requested.
     ///
-    /// The next record is not read once the batch is full, so that a packet from a pipe is delivered
-    /// without waiting for the one after it.
-    ///
-    /// - Throws: `CaptureError.readFailed` or `.mixedLinkTypes`; the records before it are in `batch`.
-    mutating func copy(
-        _ current: PacketInfo, andFollowingInto batch: PacketBatch, before bound: Bound, stop: StopRequest?
-    ) throws(CaptureError) -> BatchEnd {
+    /// - Throws: `CaptureError.readFailed` or `.mixedLinkTypes`; the records before it were delivered.
+    @inline(__always)
+    mutating func deliver<Sink: PacketSink>(
+        _ current: PacketInfo, andFollowingTo sink: inout Sink, before bound: Bound, stop: StopRequest?
+    ) throws(CaptureError) -> DeliveryEnd {
         var info = current
         while true {
             guard let data = unsafe currentData else { return .ended }
-            // SAFETY: libpcap keeps `caplen` bytes at `data` valid until the next pcap_next_ex on this handle.
-            unsafe batch.append(info, UnsafeRawPointer(data), linkType)
-            guard !batch.isFull else { return .batchFull }
+            // SAFETY: libpcap keeps `caplen` bytes at `data` valid until the next pcap_next_ex on this handle,
+            // which cannot happen during the call.
+            let bytes = unsafe RawSpan(_unsafeStart: UnsafeRawPointer(data), byteCount: info.capturedLength)
+            sink.take(info, bytes, linkType)
+            guard !sink.isFull else { return .sinkFull }
             guard let next = try next() else { return .ended }
             info = next
-            guard bound.admits(info.timestampNanos), batch.hasRoom(for: info.capturedLength),
+            guard bound.admits(info.timestampNanos), sink.hasRoom(for: info.capturedLength),
                 stop?.isRequested != true
             else { return .held(info) }
         }

@@ -75,6 +75,48 @@ public enum PacketDecoder {
         }
     }
 
+    /// The flags and `FlowKey.presenceHash` of a packet in the most common framings, Ethernet II with IPv4
+    /// without options (not a fragment) or IPv6 without extension headers, then TCP, when `decode` would
+    /// read it as a TCP segment; nil for any other packet, which then takes `decode`. With
+    /// `HandshakeTracker.processUntracked`, most packets of a busy capture are settled by these few loads.
+    @inline(__always)
+    static func commonTCPFields(_ bytes: RawSpan, info: PacketInfo, linkType: LinkType) -> (
+        flags: TCPFlags, presenceHash: UInt64
+    )? {
+        // The checks are decode's for these framings, in its order.
+        guard case .ethernet = linkType, bytes.byteCount >= 54 else { return nil }
+        // SAFETY for the loads below: byteCount >= 54, Ethernet(14) + IPv4(20) + TCP(20).
+        let etherType = bytes.uncheckedUInt16(at: 12)
+        if etherType == etherTypeIPv4 {
+            guard bytes.uncheckedUInt8(at: 14) == 0x45 else { return nil }
+            var totalLength = Int(bytes.uncheckedUInt16(at: 16))
+            if totalLength == 0 { totalLength = info.wireLength - 14 }
+            guard totalLength >= 20, bytes.uncheckedUInt16(at: 20) & 0x3fff == 0, bytes.uncheckedUInt8(at: 23) == 6
+            else { return nil }
+            let tcpHeaderLength = Int(bytes.uncheckedUInt8(at: 46) >> 4) * 4
+            guard tcpHeaderLength >= 20, tcpHeaderLength <= totalLength - 20 else { return nil }
+            let presenceHash = FlowKey.presenceHash(
+                IPAddress(ipv4: bytes.uncheckedUInt32(at: 26)), bytes.uncheckedUInt16(at: 34),
+                IPAddress(ipv4: bytes.uncheckedUInt32(at: 30)), bytes.uncheckedUInt16(at: 36))
+            return (TCPFlags(rawValue: bytes.uncheckedUInt8(at: 47)), presenceHash)
+        }
+        // Ethernet(14) + IPv6(40) + TCP(20).
+        guard etherType == etherTypeIPv6, bytes.byteCount >= 74, bytes.uncheckedUInt8(at: 14) >> 4 == 6,
+            bytes.uncheckedUInt8(at: 20) == 6  // SAFETY: byteCount >= 74
+        else { return nil }
+        // SAFETY for the loads below: byteCount >= 74.
+        var payloadLength = Int(bytes.uncheckedUInt16(at: 18))
+        if payloadLength == 0 { payloadLength = info.wireLength - 54 }
+        let tcpHeaderLength = Int(bytes.uncheckedUInt8(at: 66) >> 4) * 4
+        guard tcpHeaderLength >= 20, tcpHeaderLength <= payloadLength else { return nil }
+        let presenceHash = FlowKey.presenceHash(
+            IPAddress(high: bytes.uncheckedUInt64(at: 22), low: bytes.uncheckedUInt64(at: 30)),
+            bytes.uncheckedUInt16(at: 54),
+            IPAddress(high: bytes.uncheckedUInt64(at: 38), low: bytes.uncheckedUInt64(at: 46)),
+            bytes.uncheckedUInt16(at: 56))
+        return (TCPFlags(rawValue: bytes.uncheckedUInt8(at: 67)), presenceHash)
+    }
+
     /// Dispatches on the IP version nibble, which every link type above agrees with its own type field.
     @inline(__always)
     private static func decodeIP(_ bytes: RawSpan, at offset: Int, info: PacketInfo) -> DecodeResult {

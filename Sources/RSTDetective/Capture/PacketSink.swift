@@ -1,0 +1,15 @@
+/// Where `CaptureFileReader` delivers packets: the analysis itself on one thread, or a batch that carries
+/// them to the analysis on another. A generic parameter, so that the reading loop is specialised for each
+/// and the per-packet call is static.
+protocol PacketSink {
+    /// Whether the sink takes no more packets until it is emptied; reading then stops without reading the
+    /// next record, so that a packet from a pipe is never held back waiting for the one after it.
+    var isFull: Bool { get }
+
+    /// Whether a packet of `length` captured bytes fits now; a sink that cannot grow says no and the packet
+    /// goes to the next one.
+    func hasRoom(for length: Int) -> Bool
+
+    /// Takes one packet; `bytes` are borrowed for the call.
+    mutating func take(_ info: PacketInfo, _ bytes: RawSpan, _ linkType: LinkType)
+}
