@@ -188,6 +188,30 @@ enum Binary {
         #expect(badFilter.status == 64)
         #expect(badFilter.standardError.contains("bad filter 'tcp port'"))
         #expect(try Binary.run(["analyze", "--listeners", "0", Binary.capture("crafted-base.pcap.gz")]).status == 64)
+        #expect(try Binary.run(["analyze", "-j", "0", Binary.capture("crafted-base.pcap.gz")]).status == 64)
+    }
+
+    /// One thread or two, the reports are the same, rotated files and all.
+    @Test func oneThreadAndTwoGiveTheSameReports() throws {
+        let captures = [
+            "reuseport-churn.pcap", "accept-overflow.pcap", "crafted-rotated-a.pcap", "crafted-rotated-b.pcap",
+        ]
+        .map(Binary.capture)
+        var reports: [[String: String]] = []
+        for threads in ["1", "2", "5"] {
+            let directory = try Binary.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let run = try Binary.run(["analyze", "-q", "-j", threads, "--report-dir", directory.path] + captures)
+            #expect(run.status == 0, "\(run.standardError)")
+            var files: [String: String] = [:]
+            for name in ["incidents.csv", "by-source-port.csv", "by-server-port.csv", "by-bucket.csv"] {
+                files[name] = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+            }
+            reports.append(files)
+        }
+        #expect(reports[0]["incidents.csv"]?.split(whereSeparator: \.isNewline).count ?? 0 > 30)
+        #expect(reports[1] == reports[0])
+        #expect(reports[2] == reports[0])
     }
 
     /// Two writers of one final path (`--csv` into the report directory) each write a whole file aside.
