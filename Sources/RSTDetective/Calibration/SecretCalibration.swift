@@ -153,9 +153,10 @@ public struct SecretCalibration: Sendable {
         let total = UInt64(range.upperBound) - UInt64(range.lowerBound) + 1
         let chunks = UInt64(256)
         let nextChunk = Atomic<Int>(0)
-        let found = Mutex(Result(secrets: [], count: 0, tried: 0))
+        let tried = Atomic<UInt64>(0)
+        let workers = (0..<max(1, threads)).map { _ in WorkerResult() }
         let group = DispatchGroup()
-        for _ in 0..<max(1, threads) {
+        for worker in workers {
             DispatchQueue.global().async(group: group) {
                 var state = LabelState(labels: labels.count, listeners: model.listeners)
                 while true {
@@ -163,28 +164,31 @@ public struct SecretCalibration: Sendable {
                     guard chunk < chunks else { return }
                     let first = total * chunk / chunks
                     let end = total * (chunk + 1) / chunks
-                    var matches: [UInt32] = []
-                    var matchCount = 0
                     var secret = UInt32(truncatingIfNeeded: UInt64(range.lowerBound) + first)
                     for _ in first..<end {
                         if explains(secret, state: &state) {
-                            matchCount += 1
-                            if matches.count < limit { matches.append(secret) }
+                            worker.count += 1
+                            if worker.secrets.count < limit { worker.secrets.append(secret) }
                         }
                         secret &+= 1
                     }
-                    let done = found.withLock { result in
-                        result.count += matchCount
-                        result.secrets = Array((result.secrets + matches).sorted().prefix(limit))
-                        result.tried += end - first
-                        return Double(result.tried) / Double(total)
-                    }
-                    progress?(done)
+                    let done = tried.add(end - first, ordering: .relaxed).newValue
+                    progress?(Double(done) / Double(total))
                 }
             }
         }
         group.wait()
-        return found.withLock { $0 }
+        let secrets = workers.flatMap(\.secrets).sorted().prefix(limit)
+        return Result(
+            secrets: Array(secrets), count: workers.map(\.count).reduce(0, +), tried: tried.load(ordering: .relaxed))
+    }
+
+    /// What one search thread found. Only its thread writes it, and only after `DispatchGroup.wait` is it
+    /// read: a hand-over that ThreadSanitizer can see, unlike a lock of the Synchronization module, whose
+    /// futex it does not know (it reported a race under such a lock here).
+    private final class WorkerResult: @unchecked Sendable {
+        var secrets: [UInt32] = []
+        var count = 0
     }
 
     /// The label-to-listener assignment under trial, reset after each secret by undoing what it set.
