@@ -69,10 +69,14 @@ OUTCOMES = [
 ]
 SKIPS = [
     "skipped_non_ip", "skipped_non_tcp", "skipped_fragment", "skipped_truncated",
-    "skipped_bad_ip_header", "skipped_bad_tcp_header", "skipped_unknown_link_type",
+    "skipped_bad_ip_header", "skipped_tcp_data_offset_invalid", "skipped_unknown_link_type",
+    "skipped_ip_header_length_invalid", "skipped_ip_length_invalid", "skipped_captured_length_invalid",
 ]
 METRICS = (["packets", "tcp_packets", "connection_attempts", "handshakes_completed", "incidents"]
            + ["outcome_" + o for o in OUTCOMES] + SKIPS + ["syn_retransmits", "synack_retransmits"])
+
+FILE_METRICS = ["files_failed", "files_failed_truncated", "files_failed_bad_record_length",
+                "files_failed_bad_block_length", "files_snaplen_invalid"]
 
 REQUEST = b"GET /h HTTP/1.1\r\nHost: 10.1.0.2:8080\r\n\r\n"  # 40 bytes
 assert len(REQUEST) == 40
@@ -904,24 +908,38 @@ def craft_skips(w: Writer):
     add(d(130), ipv4_packet(C4, S4, 6, trap_syn(40104), ident=0x3004, version=7), "ipv4",
         "skipped_bad_ip_header", note="IP version 7 behind ethertype 0x0800")
     add(d(150), ipv4_packet(C4, S4, 6, trap_syn(40105), ident=0x3005, ihl=3), "ipv4",
-        "skipped_bad_ip_header", note="IHL 3")
+        "skipped_ip_header_length_invalid", note="IHL 3")
     add(d(170), ipv4_packet(C4, S4, 6, trap_syn(40106), ident=0x3006, total_length=16), "ipv4",
-        "skipped_bad_ip_header", note="total length 16 < 20")
+        "skipped_ip_header_length_invalid", note="total length 16 < the 20-byte header")
+    add(d(175), ipv4_packet(C4, S4, 6, trap_syn(40109), ident=0x3009, ihl=15), "ipv4",
+        "skipped_tcp_data_offset_invalid", note="IHL 15: the 60-byte IP header leaves no room for TCP")
+    add(d(180), ipv4_packet(C4, S4, 6, trap_syn(40110), ident=0x300A, total_length=1500), "ipv4",
+        "skipped_ip_length_invalid", note="total length 1500 in a 74-byte frame")
+    long6 = bytearray(ipv6_packet(C6, S6, 6, trap_syn(40111, family=6)))
+    long6[4:6] = struct.pack("!H", 1000)
+    add(d(185), bytes(long6), "ipv6", "skipped_ip_length_invalid", note="IPv6 payload length 1000 in a 94-byte frame")
+    short_wire = Frame(d(187), ipv4_packet(C4, S4, 6, trap_syn(40112), ident=0x300C), "ipv4", False,
+                       category="skipped_captured_length_invalid",
+                       note="record with 74 captured bytes of a packet 40 bytes long on the wire")
+    b.add(short_wire)
 
     # bad TCP headers
     bad3 = tcp_segment(C4, S4, 40107, SERVER_PORT, isn(40107, "c"), 0, SYN, 64240, doff=3)
-    add(d(190), ipv4_packet(C4, S4, 6, bad3, ident=0x3007), "ipv4", "skipped_bad_tcp_header",
+    add(d(190), ipv4_packet(C4, S4, 6, bad3, ident=0x3007), "ipv4", "skipped_tcp_data_offset_invalid",
         note="TCP data offset 3")
     bad15 = tcp_segment(C4, S4, 40108, SERVER_PORT, isn(40108, "c"), 0, SYN, 64240, doff=15)
-    add(d(210), ipv4_packet(C4, S4, 6, bad15, ident=0x3008), "ipv4", "skipped_bad_tcp_header",
+    add(d(210), ipv4_packet(C4, S4, 6, bad15, ident=0x3008), "ipv4", "skipped_tcp_data_offset_invalid",
         note="TCP data offset 15 (60 bytes) but the IP payload is 20 bytes")
 
     frames = b.sorted_frames()
+    records = frames_to_records(frames, "ethernet")
+    lying = frames.index(short_wire)
+    records[lying] = (records[lying][0], records[lying][1], 40)
     notes = "; ".join("%s (%s)" % (f.note, f.category) for f in frames if f.category != "tcp")
     w.standard("crafted-skips", "crafted-skips.pcap",
-               pcap_bytes(frames_to_records(frames, "ethernet"), LINKTYPE_ETHERNET), b, frames,
+               pcap_bytes(records, LINKTYPE_ETHERNET), b, frames,
                "Ethernet; " + BASE_TEXT_MIXED + " interleaved with one packet per skip reason: " + notes
-               + ". Each trap TCP packet is a SYN from its own port (40101-40108), so decoding one by mistake "
+               + ". Each trap TCP packet is a SYN from its own port (40101-40112), so decoding one by mistake "
                "would raise connection_attempts")
 
 
@@ -1068,6 +1086,7 @@ def craft_edge_cases(w: Writer):
 
     craft_rotated(w)
     craft_truncated(w)
+    craft_lying_files(w)
 
 
 def craft_rotated(w: Writer):
@@ -1117,7 +1136,8 @@ def craft_truncated(w: Writer):
     damaged = full + last[:16 + 30]
     w.write("crafted-truncated.pcap", damaged)
     m = summary(frames, b.conns, b)
-    w.expected("crafted-truncated", expected_rows(b.conns), m)
+    m.update({k: 0 for k in FILE_METRICS}, files_failed=1, files_failed_truncated=1)
+    w.expected("crafted-truncated", expected_rows(b.conns), m, METRICS + FILE_METRICS)
     w.describe("crafted-truncated.pcap",
                BASE_TEXT_MIXED + " (all settled), then a final record whose header promises %d bytes but the "
                "file ends after 30 of them" % len(data),
@@ -1125,6 +1145,52 @@ def craft_truncated(w: Writer):
                "the tool must report the error and still the incidents: %s" % (len(data), len(frames),
                                                                                describe_metrics(m)))
 
+
+
+def craft_lying_files(w: Writer):
+    """Files whose own headers lie: a snap length of 0 or 2^32-1 (libpcap reads 262144), a record that
+    claims more bytes than any snap length, a pcapng block with a wrong length. The base conversation comes
+    first, so its incidents must be reported all the same."""
+    b = Builder()
+    base_conversation(b)
+    frames = b.sorted_frames()
+    recs = frames_to_records(frames, "ethernet")
+    keys = METRICS + FILE_METRICS
+    for stem, snaplen in [("crafted-snaplen-zero", 0), ("crafted-snaplen-huge", 0xFFFFFFFF)]:
+        m = summary(frames, b.conns, b)
+        m.update({k: 0 for k in FILE_METRICS}, files_snaplen_invalid=1)
+        w.write(stem + ".pcap", pcap_bytes(recs, LINKTYPE_ETHERNET, snaplen=snaplen))
+        w.expected(stem, expected_rows(b.conns), m, keys)
+        w.describe(stem + ".pcap", BASE_TEXT_MIXED + "; the file header gives a snap length of %d" % snaplen,
+                   "counted in files_snaplen_invalid, read as 262144: " + describe_metrics(m))
+
+    # One more record whose header claims 0x7fffffff captured bytes, after the whole conversation.
+    m = summary(frames, b.conns, b)
+    m.update({k: 0 for k in FILE_METRICS}, files_failed=1, files_failed_bad_record_length=1)
+    lie = struct.pack("<IIII", 1700000100, 0, 0x7FFFFFFF, 60) + bytes(60)
+    w.write("crafted-record-length-huge.pcap", pcap_bytes(recs, LINKTYPE_ETHERNET) + lie)
+    w.expected("crafted-record-length-huge", expected_rows(b.conns), m, keys)
+    w.describe("crafted-record-length-huge.pcap",
+               BASE_TEXT_MIXED + ", then a record header claiming 2147483647 captured bytes",
+               "libpcap: \"invalid packet capture length 2147483647, bigger than snaplen of 262144\" at record "
+               "%d, counted in files_failed_bad_record_length; " % (len(frames) + 1) + describe_metrics(m))
+
+    # pcapng: every packet, then a block whose total length (13) is not a multiple of 4.
+    blocks = [pcapng_shb(), pcapng_idb(LINKTYPE_ETHERNET, b"eth0")]
+    for f in frames:
+        data, orig = encode_link(f, "ethernet")
+        blocks.append(pcapng_epb(0, f.ts // 1000, data, orig))
+    bad = bytearray(blocks[-1])
+    bad[4:8] = struct.pack("<I", 13)
+    blocks.append(bytes(bad))
+    m = summary(frames, b.conns, b)
+    m.update({k: 0 for k in FILE_METRICS}, files_failed=1, files_failed_bad_block_length=1)
+    w.write("crafted-pcapng-bad-block-length.pcapng", b"".join(blocks))
+    w.expected("crafted-pcapng-bad-block-length", expected_rows(b.conns), m, keys)
+    w.describe("crafted-pcapng-bad-block-length.pcapng",
+               "pcapng: " + BASE_TEXT_MIXED + ", then an Enhanced Packet Block whose total length says 13",
+               "libpcap: \"block in pcapng dump file has a length of 13 that is not a multiple of 4\", counted in "
+               "files_failed_bad_block_length; " + describe_metrics(m))
 
 def main(argv=None) -> int:
     here = os.path.dirname(os.path.abspath(__file__))

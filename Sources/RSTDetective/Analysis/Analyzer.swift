@@ -65,6 +65,9 @@ public struct AnalysisResult {
     public var tracker: TrackerCounters
     /// Captures opened.
     public var filesOpened: Int
+    /// Classic pcap files whose header gives a snap length of 0 or above 262144 (libpcap's largest), which
+    /// libpcap then reads as 262144.
+    public var filesWithInvalidSnapLength = 0
     /// One entry per capture that could not be opened or read to its end, in the order they were met.
     public var errors: [CaptureError]
     /// Whether the run stopped early because a stop was requested (Ctrl-C).
@@ -74,13 +77,15 @@ public struct AnalysisResult {
 
     public init(
         options: AnalysisOptions, report: AnalysisReport, packets: PacketCounts, tracker: TrackerCounters,
-        filesOpened: Int, errors: [CaptureError], interrupted: Bool, live: LiveCounters? = nil
+        filesOpened: Int, filesWithInvalidSnapLength: Int = 0, errors: [CaptureError], interrupted: Bool,
+        live: LiveCounters? = nil
     ) {
         self.options = options
         self.report = report
         self.packets = packets
         self.tracker = tracker
         self.filesOpened = filesOpened
+        self.filesWithInvalidSnapLength = filesWithInvalidSnapLength
         self.errors = errors
         self.interrupted = interrupted
         self.live = live
@@ -138,7 +143,7 @@ public enum Analyzer {
 
     /// `run` with batches of `packetsPerBatch` packets from regular files, so that tests can put batch
     /// boundaries anywhere.
-    static func run(
+    package static func run(
         paths: [String], options: AnalysisOptions, logger: Logger, stop: StopRequest?, packetsPerBatch: Int,
         onConnection: @escaping (Connection) -> Void
     ) -> AnalysisResult {
@@ -158,7 +163,7 @@ public enum Analyzer {
         pipeline.finish(at: pipeline.counts.lastPacketNanos)
         return AnalysisResult(
             options: options, report: pipeline.report, packets: pipeline.counts, tracker: pipeline.tracker.counters,
-            filesOpened: totals.filesOpened,
+            filesOpened: totals.filesOpened, filesWithInvalidSnapLength: totals.filesWithInvalidSnapLength,
             // A stop that ended a blocked read shows as the end of that input; it is an interruption all the same.
             errors: totals.errors, interrupted: stop?.isRequested == true)
     }

@@ -18,6 +18,52 @@ public enum CaptureError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Live capture: libpcap could not open, list or save the interface for another reason.
     case cannotCapture(interface: String, reason: String)
 
+    /// Why a capture failed, in the words of summary.csv (`files_failed_<name>`), so that damaged inputs
+    /// are counted by kind: libpcap gives only a message, and the kind is read from it.
+    public enum Kind: String, CaseIterable, Sendable {
+        /// Missing, unreadable, or not a capture libpcap knows.
+        case cannotOpen = "cannot_open"
+        /// The file ends inside a record or a block.
+        case truncated
+        /// A pcap record whose captured length is larger than the snap length or libpcap's maximum.
+        case badRecordLength = "bad_record_length"
+        /// A pcapng block whose length is too short, too long, not a multiple of 4, or not repeated.
+        case badBlockLength = "bad_block_length"
+        /// Damaged gzip data.
+        case corruptGzip = "corrupt_gzip"
+        /// A pcapng file with interfaces of different link types.
+        case mixedLinkTypes = "mixed_link_types"
+        /// A filter that does not compile for this capture's link type.
+        case badFilter = "bad_filter"
+        /// Any other read failure, and live capture failures.
+        case other
+
+        /// The summary.csv metric that counts failures of this kind.
+        public var metricName: String { "files_failed_\(rawValue)" }
+    }
+
+    /// The kind of failure.
+    public var kind: Kind {
+        switch self {
+        case .cannotOpen: .cannotOpen
+        case .mixedLinkTypes: .mixedLinkTypes
+        case .badFilter: .badFilter
+        case .noSuchInterface, .permissionDenied, .cannotCapture: .other
+        case .readFailed(_, _, let reason):
+            if reason.hasPrefix("the gzip data is corrupt") {
+                .corruptGzip
+            } else if reason.contains("truncated") {
+                .truncated
+            } else if reason.contains("capture length") {
+                .badRecordLength
+            } else if reason.contains("block") && (reason.contains("length") || reason.contains("size")) {
+                .badBlockLength
+            } else {
+                .other
+            }
+        }
+    }
+
     public var description: String {
         switch self {
         case .cannotOpen(let path, let reason):

@@ -13,6 +13,8 @@ struct CaptureFileReader {
         var filesOpened = 0
         /// Records the filter rejected, over every capture closed so far.
         var recordsFiltered = 0
+        /// Captures whose header gives a snap length libpcap does not take as it is.
+        var filesWithInvalidSnapLength = 0
         /// One entry per capture that could not be opened or read to its end, in the order they were met.
         var errors: [CaptureError] = []
     }
@@ -65,6 +67,7 @@ struct CaptureFileReader {
                     logger.debug(
                         "opened capture", metadata: ["path": "\(next.path)", "link-type": "\(input.linkType)"])
                     totals.filesOpened += 1
+                    if input.snapLengthIsInvalid { totals.filesWithInvalidSnapLength += 1 }
                     if input.head == nil {
                         close(input)
                     } else {
@@ -164,6 +167,7 @@ struct CaptureFileReader {
         let order: Int
         let path: String
         let linkType: LinkType
+        let snapLengthIsInvalid: Bool
         /// The record read and not yet delivered; nil when the last one read was delivered.
         private(set) var head: PacketInfo?
         private(set) var error: CaptureError?
@@ -175,6 +179,7 @@ struct CaptureFileReader {
             self.order = order
             self.path = source.path
             self.linkType = source.linkType
+            self.snapLengthIsInvalid = source.snapLengthIsInvalid
             do {
                 head = try source.next()
             } catch {

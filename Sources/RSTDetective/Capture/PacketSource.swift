@@ -17,6 +17,9 @@ import Glibc
     public private(set) var recordsRead = 0
     /// Records the filter rejected.
     public private(set) var recordsFiltered = 0
+    /// Whether the file is a classic pcap whose header gives a snap length of 0 or above libpcap's largest
+    /// (262144), which libpcap reads as 262144; only uncompressed files are looked at.
+    public let snapLengthIsInvalid: Bool
 
     private static var timestampSecondsLimit: Int64 { 1 << 32 }
 
@@ -36,7 +39,7 @@ import Glibc
     ///   - filter: A BPF expression in libpcap syntax (`pcap_compile`), or nil for every packet.
     /// - Throws: `CaptureError.cannotOpen` or `.badFilter`.
     public init(path: String, filter: String? = nil) throws(CaptureError) {
-        let (stream, streamBuffer) = try unsafe Self.openStream(path: path)
+        let (stream, streamBuffer, snapLength) = try unsafe Self.openStream(path: path)
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         let opened = unsafe errorBuffer.withUnsafeMutableBufferPointer { buffer in
             unsafe pcap_fopen_offline_with_tstamp_precision(
@@ -62,6 +65,7 @@ import Glibc
         self.linkType = LinkType(dataLinkType: unsafe pcap_datalink(handle))
         unsafe self.program = program
         self.hasFilter = filter != nil
+        self.snapLengthIsInvalid = snapLength.map { $0 == 0 || $0 > 262_144 } ?? false
     }
 
     /// Whether `path` names a regular file (`stat`), which, unlike standard input, a pipe or a FIFO, can be
@@ -207,8 +211,11 @@ import Glibc
     /// Opens `path` as a stdio stream. A regular file that does not start with the gzip magic number is
     /// read by stdio directly, with a large buffer; gzip files, standard input and pipes go through a
     /// stream that inflates gzip and otherwise passes bytes through as soon as they arrive.
+    ///
+    /// - Returns: The stream, its buffer, and for a regular classic pcap file the snap length its header
+    ///   gives, before libpcap adjusts it.
     private static func openStream(path: String) throws(CaptureError) -> (
-        UnsafeMutablePointer<FILE>, UnsafeMutableRawPointer?
+        UnsafeMutablePointer<FILE>, UnsafeMutableRawPointer?, UInt32?
     ) {
         let fd = unsafe path == "-" ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
@@ -225,12 +232,25 @@ import Glibc
             close(fd)
             throw .cannotOpen(path: path, reason: reason)
         }
-        guard isPlainFile else { return unsafe (stream, nil) }
+        guard isPlainFile else { return unsafe (stream, nil, nil) }
+        let snapLength = Self.classicSnapLength(fd)
         // libpcap reads each record with two small freads; a large buffer keeps the syscalls few.
         let size = 1 << 18
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
         unsafe setvbuf(stream, buffer.assumingMemoryBound(to: CChar.self), _IOFBF, size)
-        return unsafe (stream, buffer)
+        return unsafe (stream, buffer, snapLength)
+    }
+
+    /// The snap length in a classic pcap file header (magic, version, zone, sigfigs, snaplen, linktype), in
+    /// the byte order its magic number gives, or nil for any other file.
+    private static func classicSnapLength(_ fd: Int32) -> UInt32? {
+        var header: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0, 0, 0)
+        guard unsafe pread(fd, &header, 24, 0) == 24 else { return nil }
+        switch header.0 {
+        case 0xa1b2_c3d4, 0xa1b2_3c4d: return header.4
+        case 0xd4c3_b2a1, 0x4d3c_b2a1: return header.4.byteSwapped
+        default: return nil
+        }
     }
 
     private static func message(_ buffer: [CChar]) -> String {

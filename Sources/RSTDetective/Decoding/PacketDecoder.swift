@@ -26,6 +26,8 @@ public enum PacketDecoder {
     ///   - linkType: The capture's link type.
     @inline(__always)
     public static func decode(_ bytes: RawSpan, info: PacketInfo, linkType: LinkType) -> DecodeResult {
+        // A record that claims more captured bytes than were on the wire lies about one of the two.
+        guard info.capturedLength <= info.wireLength else { return .skipped(.capturedLengthInvalid) }
         let count = bytes.byteCount
         var offset: Int
         var etherType: UInt16
@@ -80,18 +82,21 @@ public enum PacketDecoder {
     /// read it as a TCP segment; nil for any other packet, which then takes `decode`. With
     /// `HandshakeTracker.processUntracked`, most packets of a busy capture are settled by these few loads.
     @inline(__always)
-    static func commonTCPFields(_ bytes: RawSpan, info: PacketInfo, linkType: LinkType) -> (
+    package static func commonTCPFields(_ bytes: RawSpan, info: PacketInfo, linkType: LinkType) -> (
         flags: TCPFlags, presenceHash: UInt64
     )? {
         // The checks are decode's for these framings, in its order.
-        guard case .ethernet = linkType, bytes.byteCount >= 54 else { return nil }
+        guard case .ethernet = linkType, bytes.byteCount >= 54, info.capturedLength <= info.wireLength else {
+            return nil
+        }
         // SAFETY for the loads below: byteCount >= 54, Ethernet(14) + IPv4(20) + TCP(20).
         let etherType = bytes.uncheckedUInt16(at: 12)
         if etherType == etherTypeIPv4 {
             guard bytes.uncheckedUInt8(at: 14) == 0x45 else { return nil }
             var totalLength = Int(bytes.uncheckedUInt16(at: 16))
             if totalLength == 0 { totalLength = info.wireLength - 14 }
-            guard totalLength >= 20, bytes.uncheckedUInt16(at: 20) & 0x3fff == 0, bytes.uncheckedUInt8(at: 23) == 6
+            guard totalLength <= info.wireLength - 14, totalLength >= 20, bytes.uncheckedUInt16(at: 20) & 0x3fff == 0,
+                bytes.uncheckedUInt8(at: 23) == 6
             else { return nil }
             let tcpHeaderLength = Int(bytes.uncheckedUInt8(at: 46) >> 4) * 4
             guard tcpHeaderLength >= 20, tcpHeaderLength <= totalLength - 20 else { return nil }
@@ -107,6 +112,7 @@ public enum PacketDecoder {
         // SAFETY for the loads below: byteCount >= 74.
         var payloadLength = Int(bytes.uncheckedUInt16(at: 18))
         if payloadLength == 0 { payloadLength = info.wireLength - 54 }
+        guard payloadLength <= info.wireLength - 54 else { return nil }
         let tcpHeaderLength = Int(bytes.uncheckedUInt8(at: 66) >> 4) * 4
         guard tcpHeaderLength >= 20, tcpHeaderLength <= payloadLength else { return nil }
         let presenceHash = FlowKey.presenceHash(
@@ -134,13 +140,15 @@ public enum PacketDecoder {
         guard bytes.byteCount >= offset + 20 else { return .skipped(.truncated) }
         // SAFETY for the loads below: byteCount >= offset + 20.
         let headerLength = Int(bytes.uncheckedUInt8(at: offset) & 0x0f) * 4
-        guard headerLength >= 20 else { return .skipped(.badIPHeader) }
+        guard headerLength >= 20 else { return .skipped(.ipHeaderLengthInvalid) }
         var totalLength = Int(bytes.uncheckedUInt16(at: offset + 2))
         if totalLength == 0 {
             // TCP segmentation offload: the capturing host saw the packet before the NIC filled this in.
             totalLength = info.wireLength - offset
         }
-        guard totalLength >= headerLength else { return .skipped(.badIPHeader) }
+        // Longer than the frame on the wire (shorter is link-layer padding, or a trailer).
+        guard totalLength <= info.wireLength - offset else { return .skipped(.ipLengthInvalid) }
+        guard totalLength >= headerLength else { return .skipped(.ipHeaderLengthInvalid) }
         // Flags and fragment offset: MF (0x2000) or a non-zero offset (0x1fff) makes a fragment.
         guard bytes.uncheckedUInt16(at: offset + 6) & 0x3fff == 0 else { return .skipped(.fragment) }
         guard bytes.uncheckedUInt8(at: offset + 9) == 6 else { return .skipped(.nonTCP) }
@@ -160,6 +168,7 @@ public enum PacketDecoder {
             // A jumbogram or a segmentation-offload capture: take the length from the wire.
             payloadLength = info.wireLength - offset - 40
         }
+        guard payloadLength <= info.wireLength - offset - 40 else { return .skipped(.ipLengthInvalid) }
         var nextHeader = bytes.uncheckedUInt8(at: offset + 6)
         let source = IPAddress(high: bytes.uncheckedUInt64(at: offset + 8), low: bytes.uncheckedUInt64(at: offset + 16))
         let destination = IPAddress(
@@ -205,10 +214,12 @@ public enum PacketDecoder {
         _ bytes: RawSpan, at offset: Int, payloadLength ipPayloadLength: Int, info: PacketInfo,
         source: IPAddress, destination: IPAddress, isIPv6: Bool
     ) -> DecodeResult {
+        // A payload too short for any TCP header: the IP lengths leave no room for it.
+        guard ipPayloadLength >= 20 else { return .skipped(.tcpDataOffsetInvalid) }
         guard bytes.byteCount >= offset + 20 else { return .skipped(.truncated) }
         // SAFETY for the loads below: byteCount >= offset + 20.
         let headerLength = Int(bytes.uncheckedUInt8(at: offset + 12) >> 4) * 4
-        guard headerLength >= 20, headerLength <= ipPayloadLength else { return .skipped(.badTCPHeader) }
+        guard headerLength >= 20, headerLength <= ipPayloadLength else { return .skipped(.tcpDataOffsetInvalid) }
         return .tcp(
             TCPSegment(
                 timestampNanos: info.timestampNanos,

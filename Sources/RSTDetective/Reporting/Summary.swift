@@ -8,6 +8,12 @@ public enum Summary {
         var rows: [(String, String)] = [
             ("files", String(result.filesOpened + result.errors.filter(Self.isOpenError).count)),
             ("files_failed", String(result.errors.count)),
+        ]
+        rows += CaptureError.Kind.allCases.map { kind in
+            (kind.metricName, String(result.errors.filter { $0.kind == kind }.count))
+        }
+        rows += [
+            ("files_snaplen_invalid", String(result.filesWithInvalidSnapLength)),
             ("interrupted", result.interrupted ? "1" : "0"),
             ("packets", String(result.packets.packets)),
             ("packets_filtered_out", String(result.packets.filteredOut)),

@@ -66,21 +66,43 @@ import Testing
         #expect(B.decode(B.ethernet(B.ipv4(B.tcp(), fragment: 0x2000))) == .skipped(.fragment))
         #expect(B.decode(B.ethernet(B.ipv4(B.tcp(), fragment: 0x0010))) == .skipped(.fragment))
         #expect(B.decode(B.ethernet(B.ipv4([0, 53, 0, 53, 0, 8, 0, 0], protocol: 17))) == .skipped(.nonTCP))
-        #expect(B.decode(B.ethernet(B.ipv4(B.tcp(), totalLength: 12))) == .skipped(.badIPHeader))
+        #expect(B.decode(B.ethernet(B.ipv4(B.tcp(), totalLength: 12))) == .skipped(.ipHeaderLengthInvalid))
         var badVersion = B.ipv4(B.tcp())
         badVersion[0] = 0x75
         #expect(B.decode(badVersion, linkType: .raw) == .skipped(.badIPHeader))
         var shortHeader = B.ipv4(B.tcp())
         shortHeader[0] = 0x43
-        #expect(B.decode(shortHeader, linkType: .raw) == .skipped(.badIPHeader))
+        #expect(B.decode(shortHeader, linkType: .raw) == .skipped(.ipHeaderLengthInvalid))
         var badOffset = B.tcp()
         badOffset[12] = 0x30
-        #expect(B.decode(B.ipv4(badOffset), linkType: .raw) == .skipped(.badTCPHeader))
+        #expect(B.decode(B.ipv4(badOffset), linkType: .raw) == .skipped(.tcpDataOffsetInvalid))
         var pastPayload = B.tcp()
         pastPayload[12] = 0xf0
-        #expect(B.decode(B.ipv4(pastPayload), linkType: .raw) == .skipped(.badTCPHeader))
+        #expect(B.decode(B.ipv4(pastPayload), linkType: .raw) == .skipped(.tcpDataOffsetInvalid))
         #expect(B.decode(B.ethernet([0, 1, 8, 0], etherType: 0x0806)) == .skipped(.nonIP))
         #expect(B.decode(B.ipv4(B.tcp()), linkType: .other(147)) == .skipped(.unknownLinkType))
+    }
+
+    /// Length fields that point past the end of the packet: counted under their own reason, never read.
+    @Test func lyingLengthsHaveTheirOwnReasons() {
+        let packet = B.ethernet(B.ipv4(B.tcp(payload: 10)))
+        // The IPv4 total length says 1000 bytes; the frame on the wire had 64.
+        #expect(B.decode(B.ethernet(B.ipv4(B.tcp(payload: 10), totalLength: 1000))) == .skipped(.ipLengthInvalid))
+        // The IPv6 payload length says 1000 bytes.
+        var ipv6 = B.ethernet(B.ipv6(B.tcp(payload: 10)), etherType: 0x86dd)
+        ipv6[18] = 0x03
+        ipv6[19] = 0xe8
+        #expect(B.decode(ipv6) == .skipped(.ipLengthInvalid))
+        // The IPv4 header length says 60 bytes, past the total length of 50.
+        var longHeader = packet
+        longHeader[14] = 0x4f
+        #expect(B.decode(longHeader) == .skipped(.ipHeaderLengthInvalid))
+        // The record claims 64 captured bytes of a 40-byte packet.
+        let info = PacketInfo(timestampNanos: 0, capturedLength: packet.count, wireLength: 40)
+        let result = packet.withUnsafeBytes { PacketDecoder.decode($0.bytes, info: info, linkType: .ethernet) }
+        #expect(result == .skipped(.capturedLengthInvalid))
+        // A snap length that cuts the TCP header of a packet that was whole on the wire is still truncation.
+        #expect(B.decode(packet, capturedLength: 40) == .skipped(.truncated))
     }
 
     /// Segmentation offload: the sending host captures total length 0; the wire length is used instead.
