@@ -45,6 +45,16 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
+        .executableTarget(
+            name: "rst-detective-fuzz",
+            dependencies: [
+                "RSTDetective",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Fuzz",
+            exclude: ["README.md", "regressions"],
+            swiftSettings: upcoming
+        ),
         .testTarget(
             name: "RSTDetectiveTests",
             dependencies: ["RSTDetective"],

@@ -1,11 +1,11 @@
 /// The work every packet gets, whether it comes from capture files or from an interface: counted, decoded
 /// and, if it is TCP, tracked; settled attempts go to the report.
-struct PacketPipeline: PacketSink {
-    var counts = PacketCounts()
-    var tracker: HandshakeTracker
-    var report: AnalysisReport
+package struct PacketPipeline: PacketSink {
+    package var counts = PacketCounts()
+    package var tracker: HandshakeTracker
+    package var report: AnalysisReport
 
-    init(options: AnalysisOptions, onConnection: @escaping (Connection) -> Void) {
+    package init(options: AnalysisOptions, onConnection: @escaping (Connection) -> Void) {
         tracker = HandshakeTracker(configuration: options.tracker)
         report = AnalysisReport(bucketModel: options.bucketModel, onConnection: onConnection)
     }
@@ -14,7 +14,7 @@ struct PacketPipeline: PacketSink {
     ///
     /// - Complexity: O(1) amortized; allocates only when the flow table grows.
     @inline(__always)
-    mutating func process(_ info: PacketInfo, bytes: RawSpan, linkType: LinkType) {
+    package mutating func process(_ info: PacketInfo, bytes: RawSpan, linkType: LinkType) {
         if let common = PacketDecoder.commonTCPFields(bytes, info: info, linkType: linkType),
             tracker.processUntracked(
                 at: info.timestampNanos, flags: common.flags, presenceHash: common.presenceHash, observer: &report)
@@ -54,7 +54,7 @@ struct PacketPipeline: PacketSink {
     }
 
     /// Settles every attempt still open, as of `endNanos` or the last packet.
-    mutating func finish(at endNanos: Int64?) {
+    package mutating func finish(at endNanos: Int64?) {
         tracker.finish(at: endNanos, observer: &report)
     }
 }

@@ -1,6 +1,6 @@
 /// A connection's 4-tuple in canonical order: the lower (address, port) endpoint first, so that both
 /// directions of a connection find the same table slot with one lookup.
-struct FlowKey: Hashable {
+package struct FlowKey: Hashable {
     var lowerAddress: IPAddress
     var upperAddress: IPAddress
     /// The lower endpoint's port in the high 16 bits, the upper endpoint's in the low 16 bits.
@@ -54,7 +54,7 @@ struct FlowKey: Hashable {
     /// The presence hash of the flow between two endpoints, in either order. It is unseeded and XOR can
     /// collide; a false positive only costs a full lookup.
     @inline(__always)
-    static func presenceHash(_ a: IPAddress, _ aPort: UInt16, _ b: IPAddress, _ bPort: UInt16) -> UInt64 {
+    package static func presenceHash(_ a: IPAddress, _ aPort: UInt16, _ b: IPAddress, _ bPort: UInt16) -> UInt64 {
         let words = (a.low ^ b.low) ^ (a.high ^ b.high) ^ UInt64(aPort ^ bPort)
         // The upper half of a product depends on every bit below it: fold first, then take that half.
         return ((words ^ (words >> 32)) &* 0x9e37_79b9_7f4a_7c15) >> 32
