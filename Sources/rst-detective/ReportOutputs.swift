@@ -5,8 +5,9 @@ import RSTDetective
 /// `analyze` and `capture` both write them.
 ///
 /// Without `--report-dir` or `--csv`, the incidents CSV goes to standard output. Rows on standard output are
-/// flushed one by one, so a reader of the pipe sees each at once; when streaming (a live capture), every
-/// file is written under its final name and each row is flushed whole, for `tail -f`.
+/// flushed one by one, so a reader of the pipe sees each at once. When streaming (a live capture), each CSV
+/// grows in NAME.partial, a row flushed whole at a time for `tail -f`, and is published under its final
+/// name, atomically, with every `writeAggregates` and at the end.
 final class ReportOutputs {
     private let directory: ReportDirectory?
     private let csvFile: ReportFile?
@@ -71,6 +72,13 @@ final class ReportOutputs {
             try directory?.writeAggregates(snapshot)
         } catch {
             StandardError.report(error.description)
+        }
+        for file in [csvFile, connections].compactMap({ $0 }) {
+            do {
+                try file.publish()
+            } catch {
+                StandardError.report(error.description)
+            }
         }
     }
 

@@ -286,6 +286,23 @@ enum Binary {
     }
 
     /// A parent that ignores SIGINT (as `nohup` does) keeps it ignored: the run reads to the end.
+    /// A run killed before its end (SIGKILL, no chance to clean up) leaves no report under a final name: only
+    /// hidden files aside, never a half-written CSV that looks complete.
+    @Test func aKilledRunLeavesNoReportThatLooksComplete() throws {
+        let directory = try Binary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let capture = try Data(contentsOf: URL(fileURLWithPath: Binary.capture("crafted-pcap-le-usec.pcap")))
+        let run = try Binary.PipedRun(["analyze", "-", "--report-dir", directory.path, "--csv", "-", "-q"])
+        // The whole capture but its last record: an incident is reported, and the run waits for more.
+        try run.write(capture.prefix(Binary.recordEnds(capture).dropLast().last!))
+        #expect(run.readLines(2).split(separator: UInt8(ascii: "\n")).count == 2)
+        kill(run.process.processIdentifier, SIGKILL)
+        run.process.waitUntilExit()
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        #expect(!names.isEmpty)
+        #expect(names.allSatisfy { $0.hasPrefix(".") && $0.hasSuffix(".tmp") }, "\(names)")
+    }
+
     @Test func anIgnoredSigintStaysIgnored() throws {
         let capture = try Data(contentsOf: URL(fileURLWithPath: Binary.capture("crafted-pcap-le-usec.pcap")))
         let run = try Binary.PipedRun(

@@ -1,9 +1,10 @@
 import Glibc
 
-/// Writes the report files of a run into one directory: incidents.csv (streamed while the run goes on),
-/// then by-source-port.csv, by-server-port.csv, by-bucket.csv (every listener 0..<N, with the incidents
-/// expected if they followed handshakes) and summary.csv at the end. Each is written
-/// aside and renamed into place, so a reader never sees a half-written file.
+/// Writes the report files of a run into one directory: incidents.csv, then by-source-port.csv,
+/// by-server-port.csv, by-bucket.csv (every listener 0..<N, with the incidents expected if they followed
+/// handshakes) and summary.csv at the end. Each is written aside and renamed into place, so a reader never
+/// sees a half-written file; in a live capture incidents.csv also grows in incidents.csv.partial, and each
+/// `writeAggregates` publishes it with the others.
 public struct ReportDirectory {
     public let path: String
     /// incidents.csv, open for streaming from the start of the run.
@@ -13,8 +14,8 @@ public struct ReportDirectory {
     ///
     /// - Parameters:
     ///   - path: The directory.
-    ///   - streamingIncidents: Write incidents.csv under its name as incidents come (a live capture), instead
-    ///     of aside until `finish`.
+    ///   - streamingIncidents: Write incidents.csv.partial as incidents come (a live capture), published
+    ///     under the final name with every `writeAggregates`, instead of aside until `finish`.
     /// - Throws: `ReportError.cannotWrite` when the directory or the file cannot be created.
     public init(path: String, streamingIncidents: Bool = false) throws(ReportError) {
         self.path = path
@@ -35,7 +36,8 @@ public struct ReportDirectory {
     }
 
     /// Writes by-source-port.csv, by-server-port.csv, by-bucket.csv and summary.csv from `result`, each
-    /// aside and renamed into place: a live capture rewrites them while it runs.
+    /// aside and renamed into place, and publishes a streaming incidents.csv: a live capture rewrites them
+    /// while it runs.
     ///
     /// - Throws: The first `ReportError`; the files that could be written are written.
     public func writeAggregates(_ result: AnalysisResult) throws(ReportError) {
@@ -43,6 +45,7 @@ public struct ReportDirectory {
         func attempt(_ body: () throws(ReportError) -> Void) {
             do { try body() } catch { firstError = firstError ?? error }
         }
+        attempt { () throws(ReportError) in try incidents.publish() }
         let report = result.report
         attempt { () throws(ReportError) in
             try write(

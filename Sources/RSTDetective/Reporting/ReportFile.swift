@@ -2,11 +2,19 @@ import Glibc
 import Synchronization
 
 /// A report being written: standard output, or a file written aside and renamed into place by `commit`,
-/// so that a reader never sees a half-written report under the final name.
+/// so that a reader never sees a half-written report under the final name, whether the run ends, fails or
+/// is killed.
+///
+/// A streaming report (a live capture) grows in `NAME.partial`, flushed record by record for `tail -f`;
+/// `publish` puts a copy of what it holds so far under the final name, atomically, and `commit` renames it
+/// into place. A run that is killed leaves the last published copy under the final name and every record
+/// in `NAME.partial`, whose name says it is not complete.
 @safe public final class ReportFile {
     /// The final path, or `-` for standard output.
     public let path: String
+    /// Where the report is written until `commit`: a hidden file aside, or `NAME.partial` when streaming.
     private let temporaryPath: String?
+    private let streaming: Bool
     private var stream: UnsafeMutablePointer<FILE>?
     private var failure: ReportError?
     private static let sequence = Atomic<Int>(0)
@@ -15,30 +23,19 @@ import Synchronization
     ///
     /// - Parameters:
     ///   - path: The report's final path, or `-`.
-    ///   - streaming: Write under the final name from the start, for a report that grows while a live
-    ///     capture runs and is read with `tail -f`: each record is then flushed whole. Otherwise the report
-    ///     is written aside and appears under its name only at `commit`.
+    ///   - streaming: Write to `NAME.partial` from the start, for a report that grows while a live capture
+    ///     runs and is read with `tail -f` (each record is flushed whole), and publish it with `publish`.
+    ///     Otherwise the report is written to a hidden file aside and appears under its name at `commit`.
     /// - Throws: `ReportError.cannotWrite` when the file cannot be created.
     public init(path: String, streaming: Bool = false) throws(ReportError) {
         self.path = path
+        self.streaming = streaming && path != "-"
         if path == "-" {
             temporaryPath = nil
             unsafe stream = unsafe fdopen(dup(STDOUT_FILENO), "w")
             return
         }
-        if streaming {
-            guard let opened = unsafe fopen(path, "w") else {
-                throw .cannotWrite(path: path, reason: unsafe String(cString: strerror(errno)))
-            }
-            temporaryPath = nil
-            unsafe stream = opened
-            return
-        }
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { String(path[...$0]) } ?? ""
-        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        // Unique per process and per file, so that two reports with one final path never share a file.
-        let aside = "\(directory).\(name).\(getpid()).\(Self.sequence.add(1, ordering: .relaxed).newValue).tmp"
+        let aside = streaming ? path + ".partial" : Self.asidePath(path)
         guard let opened = unsafe fopen(aside, "w") else {
             throw .cannotWrite(path: path, reason: unsafe String(cString: strerror(errno)))
         }
@@ -47,10 +44,52 @@ import Synchronization
     }
 
     deinit {
-        // A report never committed (an error) is removed, not left half written.
+        // A report never committed (an error) is removed, not left half written; a streaming one keeps its
+        // records in NAME.partial.
         if let stream = unsafe stream {
             unsafe fclose(stream)
-            if let temporaryPath { unsafe unlink(temporaryPath) }
+            if let temporaryPath, !streaming { unsafe unlink(temporaryPath) }
+        }
+    }
+
+    /// A hidden name beside `path`, unique per process and per file, so that two reports with one final
+    /// path never share a file.
+    private static func asidePath(_ path: String) -> String {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[...$0]) } ?? ""
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        return "\(directory).\(name).\(getpid()).\(Self.sequence.add(1, ordering: .relaxed).newValue).tmp"
+    }
+
+    /// A streaming report: puts a copy of every record written so far under the final name, written aside
+    /// and renamed, so that the final name always holds whole records and a header. Does nothing for
+    /// other reports, which appear at `commit`.
+    ///
+    /// - Throws: `ReportError.cannotWrite` when the copy cannot be written; the report goes on.
+    public func publish() throws(ReportError) {
+        guard streaming, let stream = unsafe stream, let temporaryPath, failure == nil else { return }
+        unsafe fflush(stream)
+        let copyPath = Self.asidePath(path)
+        guard let source = unsafe fopen(temporaryPath, "r") else {
+            throw .cannotWrite(path: path, reason: unsafe String(cString: strerror(errno)))
+        }
+        defer { unsafe fclose(source) }
+        guard let copy = unsafe fopen(copyPath, "w") else {
+            throw .cannotWrite(path: path, reason: unsafe String(cString: strerror(errno)))
+        }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var failed = false
+        while !failed {
+            let count = unsafe buffer.withUnsafeMutableBytes { unsafe fread($0.baseAddress, 1, $0.count, source) }
+            if count == 0 { break }
+            failed = unsafe buffer.withUnsafeBytes { unsafe fwrite($0.baseAddress, 1, count, copy) } != count
+        }
+        let closed = unsafe fclose(copy) == 0
+        let readFailed = unsafe ferror(source) != 0
+        if unsafe failed || !closed || readFailed || rename(copyPath, path) != 0 {
+            let reason = unsafe String(cString: strerror(errno))
+            unsafe unlink(copyPath)
+            throw .cannotWrite(path: path, reason: reason)
         }
     }
 

@@ -68,6 +68,44 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
     }
 
+    /// A streaming report grows in NAME.partial; the final name holds only published copies, each whole,
+    /// and at commit the partial file becomes the report.
+    @Test func aStreamingReportPublishesWholeCopies() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rstd-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("live.csv").path
+        func read(_ path: String) throws -> String { try String(contentsOfFile: path, encoding: .utf8) }
+        do {
+            let file = try ReportFile(path: path, streaming: true)
+            file.writeRecord(["header"])
+            file.writeRecord(["one"])
+            file.flush()
+            #expect(!FileManager.default.fileExists(atPath: path))
+            #expect(try read(path + ".partial") == "header\r\none\r\n")
+            try file.publish()
+            #expect(try read(path) == "header\r\none\r\n")
+            file.writeRecord(["two"])
+            file.flush()
+            #expect(try read(path) == "header\r\none\r\n")
+            try file.publish()
+            #expect(try read(path) == "header\r\none\r\ntwo\r\n")
+            file.writeRecord(["three"])
+            // Not committed, as when the process dies: the last copy and the partial file are kept.
+        }
+        #expect(try read(path) == "header\r\none\r\ntwo\r\n")
+        #expect(try read(path + ".partial") == "header\r\none\r\ntwo\r\nthree\r\n")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == [
+                "live.csv", "live.csv.partial",
+            ])
+        let file = try ReportFile(path: path, streaming: true)
+        file.writeRecord(["header"])
+        try file.commit()
+        #expect(try read(path) == "header\r\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["live.csv"])
+    }
+
     @Test func summaryListsEveryOutcomeAndSkipReason() {
         let (result, _) = Fixtures.analyze([Fixtures.path("crafted-skips.pcap")])
         let names = Summary.metrics(result).map(\.name)
