@@ -114,15 +114,15 @@ public struct LiveCounters: Sendable {
 public enum Analyzer {
     /// Batches in circulation between the reading and the analysing thread.
     private static var batchesInFlight: Int { 4 }
-    /// Packets per batch from regular files.
+    /// Packets per batch when reading ahead.
     private static var packetsPerBatch: Int { 4096 }
 
     /// Analyses `paths` as one stream in timestamp order, so that a connection split across rotated files
     /// (`tcpdump -C` / `-G`) is followed; a file that fails is reported and the rest goes on.
     ///
-    /// Packets are read in batches of a few thousand, so that libpcap's loop and the analysis each run
-    /// uninterrupted. With `options.readAhead`, libpcap reads on a second thread while this one analyses.
-    /// Standard input and pipes are read a packet at a time on this thread, so that each packet is
+    /// Each packet is analysed straight from libpcap's buffer as it is read. With `options.readAhead` and
+    /// only regular files, libpcap instead reads on a second thread, into batches of 4096 packets that this
+    /// one analyses; standard input and pipes are always read on this thread, so that each packet is
     /// analysed as soon as it arrives.
     ///
     /// - Parameters:
@@ -141,16 +141,15 @@ public enum Analyzer {
             onConnection: onConnection)
     }
 
-    /// `run` with batches of `packetsPerBatch` packets from regular files, so that tests can put batch
+    /// `run` with batches of `packetsPerBatch` packets when reading ahead, so that tests can put batch
     /// boundaries anywhere.
     package static func run(
         paths: [String], options: AnalysisOptions, logger: Logger, stop: StopRequest?, packetsPerBatch: Int,
         onConnection: @escaping (Connection) -> Void
     ) -> AnalysisResult {
         var pipeline = PacketPipeline(options: options, onConnection: onConnection)
-        let regularFiles = CaptureFileReader.allRegularFiles(paths)
         let totals: CaptureFileReader.Totals
-        if options.readAhead, regularFiles {
+        if options.readAhead, CaptureFileReader.allRegularFiles(paths) {
             totals = readAhead(
                 paths: paths, filter: options.filter, logger: logger, stop: stop, packetsPerBatch: packetsPerBatch,
                 into: &pipeline)

@@ -54,8 +54,8 @@ struct CaptureFileReader {
     ///   requested (the sink may still have taken the last packets).
     mutating func read<Sink: PacketSink>(into sink: inout Sink, stop: StopRequest?) -> Bool {
         while !sink.isFull {
-            // An input whose last record filled a sink reads its next one only now, so that a pipe's
-            // packet is delivered without waiting for the one after it.
+            // An input whose last record filled a sink reads its next one only now, so that the full sink is
+            // handed on without waiting for another read.
             for index in inputs.indices.reversed() where !inputs[index].refill() {
                 close(inputs.remove(at: index))
             }

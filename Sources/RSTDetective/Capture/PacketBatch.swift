@@ -1,8 +1,8 @@
 import Glibc
 import Synchronization
 
-/// Packets copied out of libpcap's buffer, in stream order, so that reading and analysis can take turns
-/// by thousands of packets, or run on two threads, instead of calling each other per packet.
+/// Packets copied out of libpcap's buffer, in stream order, so that one thread can read captures while
+/// another analyses them (`-j 2`), handing over thousands of packets at a time.
 ///
 /// A batch allocates its storage once and is reused: emptying it keeps the storage. It belongs to one
 /// thread at a time: the reader fills it, `BatchChannel` hands it over, the analyser reads it and gives it
@@ -31,8 +31,7 @@ import Synchronization
     /// Set on the last batch of a run read ahead: what the reader has to report besides the packets.
     var totals: CaptureFileReader.Totals?
 
-    /// - Parameter capacity: The most packets the batch holds: thousands for files; 1 for standard input
-    ///   and pipes, whose packets must not wait for others to arrive before they are analysed.
+    /// - Parameter capacity: The most packets the batch holds.
     init(capacity: Int) {
         self.capacity = capacity
         byteCount = Self.byteCapacity

@@ -3,7 +3,7 @@
 /// and the per-packet call is static.
 protocol PacketSink {
     /// Whether the sink takes no more packets until it is emptied; reading then stops without reading the
-    /// next record, so that a packet from a pipe is never held back waiting for the one after it.
+    /// next record, so that the packets taken are handed on without waiting for another read.
     var isFull: Bool { get }
 
     /// Whether a packet of `length` captured bytes fits now; a sink that cannot grow says no and the packet
