@@ -14,7 +14,11 @@ LINKTYPE_LINUX_SLL2 = 276
 def read_pcap(path):
     """Returns (linktype, snaplen, precision, [(ts, caplen, wirelen, bytes)])."""
     with open(path, "rb") as f:
-        data = f.read()
+        return parse_pcap(f.read(), path)
+
+
+def parse_pcap(data, path):
+    """read_pcap for the bytes of a file; `path` only names it in the error."""
     magic = data[:4]
     if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
         endian = "<"
