@@ -85,17 +85,9 @@ enum Binary {
         }
     }
 
-    /// The offset after each record of a little-endian classic pcap.
+    /// The offset after each record of a classic pcap.
     static func recordEnds(_ capture: Data) -> [Int] {
-        var ends: [Int] = []
-        var offset = 24
-        while offset + 16 <= capture.count {
-            let capturedLength = capture[offset + 8..<offset + 12].enumerated()
-                .reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-            offset += 16 + capturedLength
-            ends.append(offset)
-        }
-        return ends
+        CorruptionTests.records(capture).map(\.end)
     }
 
     static func temporaryDirectory() throws -> URL {

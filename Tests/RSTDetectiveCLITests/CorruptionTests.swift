@@ -65,9 +65,9 @@ import Testing
             incidents: incidents)
     }
 
-    /// The offsets where the records of a classic pcap start, after its 24-byte header, and their
-    /// timestamps in microseconds; empty for other formats.
-    static func records(_ data: Data) -> [(offset: Int, micros: Int64)] {
+    /// Where each record of a classic pcap starts (after the 24-byte file header) and ends, and its
+    /// timestamp in microseconds; empty for other formats.
+    static func records(_ data: Data) -> [(offset: Int, end: Int, micros: Int64)] {
         guard data.count >= 24 else { return [] }
         let magic = data.prefix(4).withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
         let swapped: Bool
@@ -83,11 +83,13 @@ import Testing
             let value = data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self) }
             return Int64(swapped ? value.byteSwapped : value)
         }
-        var records: [(Int, Int64)] = []
+        var records: [(Int, Int, Int64)] = []
         var offset = 24
         while offset + 16 <= data.count {
-            records.append((offset, word(offset) * 1_000_000 + (nanos ? word(offset + 4) / 1000 : word(offset + 4))))
-            offset += 16 + Int(word(offset + 8))
+            let end = offset + 16 + Int(word(offset + 8))
+            records.append(
+                (offset, end, word(offset) * 1_000_000 + (nanos ? word(offset + 4) / 1000 : word(offset + 4))))
+            offset = end
         }
         return records
     }
