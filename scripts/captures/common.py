@@ -18,6 +18,9 @@ import time
 
 NS_CLI = "rstd-cli"
 NS_SRV = "rstd-srv"
+NS_ALT = "rstd-alt"    # other-host: same addresses as the server, same L2 segment, no listener
+NS_RTR = "rstd-rtr"    # other-host: a router between the client's segment and rstd-alt2
+NS_ALT2 = "rstd-alt2"  # other-host: same addresses as the server, behind rstd-rtr, no listener
 CLI4, SRV4 = "10.77.0.1", "10.77.0.2"
 CLI6, SRV6 = "fd77::1", "fd77::2"
 
@@ -90,6 +93,17 @@ def read_jsonl(path):
 def linger0(sock):
     """SO_LINGER {on, 0}: close() then aborts with a RST."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def tcp_checksum(pseudo, tcp):
+    """Internet checksum of pseudo header + TCP segment (checksum field zero)."""
+    data = pseudo + tcp
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
 
 
 def die(msg):

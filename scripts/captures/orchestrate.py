@@ -22,11 +22,18 @@ is generated in softirq context while that thread's send() transmits the ACK) wa
 inside that connection's lifetime at the event's time; failing that, to the only
 reset connection alive at that time.
 
-Expected incident (NAME.expected.csv): the client saw reset_after_connect, AND the
-kernel sent a no-connection reset for that connection, AND the server kernel did
-not actively abort that 4-tuple, AND the server application never accepted it.
-Any contradiction between the views is printed as DISAGREEMENT and makes the
-command exit 1.
+Expected incident (NAME.expected.csv): the client saw reset_after_connect, AND a
+no-connection reset answered its handshake ACK (the server kernel's; the kernel of the
+host the client steered that ACK to, in other-host; or the server namespace's nft
+reject rule, in firewall-reject), AND the server kernel did not actively abort that
+4-tuple, AND the server application never accepted it, AND the client's ACK was right.
+
+NAME.expected-near-misses.csv (refused, app_abort, listener_close, wrong_ack) and
+NAME.expected-origins.csv (same-stack, firewall-like, other-host per incident) come
+from the same joined view plus the server's abort, listener-close and injector logs,
+the raw client's own record, the nft rule counters and the other hosts' Tcp OutRsts;
+the rules are in Tests/Captures/README.md (README_HEAD below). Any contradiction
+between the views is printed as DISAGREEMENT and makes the command exit 1.
 """
 
 import argparse
@@ -43,7 +50,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from common import CLI4, CLI6, NS_CLI, NS_SRV, SRV4, SRV6, norm_ip, read_jsonl  # noqa: E402
+from common import (CLI4, CLI6, NS_ALT, NS_ALT2, NS_CLI, NS_RTR, NS_SRV, SRV4, SRV6,  # noqa: E402
+                    norm_ip, read_jsonl)
 import pcapcheck  # noqa: E402
 
 TRACEFS = "/sys/kernel/tracing"
@@ -56,6 +64,24 @@ OVERFLOW_SERVER = ["overflow", "--port", "8080", "--backlog", "8", "--accept-int
 OVERFLOW_CLIENT = ["overflow", "--port", "8080", "--waves", "4", "--count", "30", "--delay-min", "0.03",
                    "--delay-max", "0.12", "--connect-timeout", "2.5", "--read-timeout", "15", "--wave-gap", "1.0",
                    "--v6-share", "0.25"]
+
+# firewall-reject: netfilter answers the handshake ACK to 8090 (ACK without SYN) with a TCP reset.
+FIREWALL_NFT = """table inet rstd {
+    chain input {
+        type filter hook input priority filter; policy accept;
+        tcp dport 8090 tcp flags & (syn | ack) == ack counter reject with tcp reset
+    }
+}
+"""
+# near-misses: the raw-socket client's ports have no socket, so the client kernel would answer
+# each SYN-ACK with a RST (no ACK flag); drop those. The raw client's own RST+ACK passes.
+RAW_CLIENT_NFT = """table inet rstd {
+    chain output {
+        type filter hook output priority filter; policy accept;
+        tcp sport 30200-30219 tcp flags & (rst | ack) == rst counter drop
+    }
+}
+"""
 
 SCENARIOS = {
     "reuseport-churn": dict(
@@ -128,6 +154,55 @@ SCENARIOS = {
         client=["mini"],
         ports=[8080, 8086],
         tcpdump=["--time-stamp-precision", "nano"]),
+    "firewall-reject": dict(
+        summary="An nftables rule in the server namespace (`tcp dport 8090 tcp flags & (syn | ack) == ack "
+                "counter reject with tcp reset`, table inet) answers every segment to port 8090 that has ACK "
+                "without SYN, so the handshake ACK to that open listener gets netfilter's RST: SYN, SYN-ACK, ACK, "
+                "RST. 8 such connections (IPv4 and IPv6, handshake ACK deferred 50 ms and carrying the request); "
+                "for contrast 4 real kernel incidents on 8086 (listener closed, or closed and reopened, between "
+                "SYN-ACK and the deferred ACK) and 6 normal connections on 8080. Half of the connections of each "
+                "kind set IP_TOS / IPV6_TCLASS 0x20 on the client socket: the kernel's RST echoes the ACK's TOS, "
+                "netfilter's carries 0.",
+        sysctls={"net.ipv4.tcp_migrate_req": 0, "net.ipv4.tcp_abort_on_overflow": 0,
+                 "net.ipv4.tcp_syncookies": 1},
+        server=["confounders", "--max-seconds", "60"],
+        client=["firewall"],
+        ports=[8080, 8086, 8090],
+        server_nft=FIREWALL_NFT, firewall_ports=[8090]),
+    "other-host": dict(
+        summary="Captured on the CLIENT side: tcpdump on the bridge rstd-br in rstd-cli, which holds the client's "
+                "address and has three ports: a veth to rstd-srv (the server), a veth to rstd-alt (a second host "
+                "with the same addresses 10.77.0.2 and fd77::2 and no listener, same L2 segment) and a veth to "
+                "rstd-rtr, a router in front of rstd-alt2 (the same addresses again, no listener). For 8 "
+                "connections to 8080 (IPv4 and IPv6) the client defers its handshake ACK (TCP_QUICKACK=0), and "
+                "50 ms after connect() points its static neighbour entries for 10.77.0.2 and fd77::2 at rstd-alt's "
+                "MAC (4 connections) or at the router's MAC (4) before sending the request, and back once the "
+                "connection is over: that host's kernel answers the ACK with its no-connection RST (from behind "
+                "the router with TTL / hop limit 63 and the router's source MAC). For contrast 3 same-stack "
+                "incidents on 8086 (listener closed, or closed and reopened, between SYN-ACK and the deferred ACK) "
+                "and 6 normal connections.",
+        sysctls={"net.ipv4.tcp_migrate_req": 0, "net.ipv4.tcp_abort_on_overflow": 0,
+                 "net.ipv4.tcp_syncookies": 1},
+        server=["confounders", "--max-seconds", "60"],
+        client=["otherhost"],
+        ports=[8080, 8086],
+        topology="other-host", capture_ns=NS_CLI, iface="rstd-br"),
+    "near-misses": dict(
+        summary="Near misses, IPv4 and IPv6: one listener close() that resets 3 unaccepted children (8086, two "
+                "IPv4, one IPv6) and one that resets 2 (IPv6), and two that reset a lone child; application "
+                "aborts after accept before any byte: SO_LINGER 0 at once (8081), SO_LINGER 0 after 50-200 ms "
+                "with the request unread (8088), close() with the request unread (8087); 5 handshake ACKs with a "
+                "wrong acknowledgement number (SYN-ACK seq + 1 + 1000, 0, +1, +65536) sent by a raw-socket "
+                "client from ports 30200-30204, which the server's LISTEN socket answers with RST seq = that "
+                "number (an nft rule in the client namespace drops the client kernel's own RST to the SYN-ACK; "
+                "afterwards the raw client removes the server's request socket with a RST+ACK); SYNs to the "
+                "closed port 8089; 4 normal connections.",
+        sysctls={"net.ipv4.tcp_migrate_req": 0, "net.ipv4.tcp_abort_on_overflow": 0,
+                 "net.ipv4.tcp_syncookies": 1},
+        server=["confounders", "--max-seconds", "60"],
+        client=["nearmiss", "--raw-port-base", "30200"],
+        ports=[8080, 8081, 8086, 8087, 8088, 8089],
+        client_nft=RAW_CLIENT_NFT),
 }
 ORDER = list(SCENARIOS)
 
@@ -242,6 +317,32 @@ def server_counters():
     return {k: got[k] for k in COUNTERS if got.get(k)}
 
 
+def mac(ns, dev):
+    out = subprocess.run(netns(ns, "cat", "/sys/class/net/%s/address" % dev), check=True, capture_output=True,
+                         text=True)
+    return out.stdout.strip()
+
+
+def out_rsts(ns):
+    """Tcp OutRsts of a namespace (/proc/net/snmp): every RST its kernel sent."""
+    out = subprocess.run(netns(ns, "cat", "/proc/net/snmp"), check=True, capture_output=True,
+                         text=True).stdout.splitlines()
+    for names, values in zip(out[0::2], out[1::2]):
+        if names.startswith("Tcp:"):
+            return dict(zip(names.split()[1:], map(int, values.split()[1:])))["OutRsts"]
+    raise RuntimeError("no Tcp OutRsts in %s" % ns)
+
+
+def nft_counter(ns):
+    """Packets counted by the single rule of table inet rstd in a namespace."""
+    out = subprocess.run(netns(ns, "nft", "list", "table", "inet", "rstd"), check=True, capture_output=True,
+                         text=True).stdout
+    counts = [int(n) for n in re.findall(r"counter packets (\d+)", out)]
+    if len(counts) != 1:
+        raise RuntimeError("expected one nft counter in %s: %r" % (ns, out))
+    return counts[0]
+
+
 def set_sysctls(sysctls):
     for key, value in sysctls.items():
         subprocess.run(netns(NS_SRV, "sysctl", "-qw", "%s=%s" % (key, value)), check=True)
@@ -266,11 +367,20 @@ def record(name, out_dir, work_dir):
             os.unlink(p)
     sysctls = set_sysctls(sc["sysctls"])
     iface = sc.get("iface", "rstd-s")
+    cap_ns = sc.get("capture_ns", NS_SRV)
+    for ns, key in ((NS_SRV, "server_nft"), (NS_CLI, "client_nft")):
+        if sc.get(key):
+            subprocess.run(netns(ns, "nft", "-f", "-"), input=sc[key], text=True, check=True)
+    client_args = list(sc["client"])
+    if sc.get("topology") == "other-host":
+        client_args += ["--dev", "rstd-br", "--home-mac", mac(NS_SRV, "rstd-s"), "--alt-mac", mac(NS_ALT, "rstd-a"),
+                        "--rtr-mac", mac(NS_RTR, "rstd-r0")]
+        out_rsts_before = {ns: out_rsts(ns) for ns in (NS_ALT, NS_ALT2)}
     procs = []
     try:
         trace_start()
         tcpdump = subprocess.Popen(
-            netns(NS_SRV, "tcpdump", "-i", iface, "-s", str(SNAPLEN), "--immediate-mode", "-U", "-Z", "root",
+            netns(cap_ns, "tcpdump", "-i", iface, "-s", str(SNAPLEN), "--immediate-mode", "-U", "-Z", "root",
                   "-w", tmp_pcap, *sc.get("tcpdump", [])),
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         procs.append(tcpdump)
@@ -281,10 +391,17 @@ def record(name, out_dir, work_dir):
         procs.append(server)
         wait_line(server.stdout, "READY", 10)
         t0 = time.monotonic()
-        subprocess.run(netns(NS_CLI, PY, os.path.join(HERE, "client.py"), *sc["client"], "--log", client_log,
+        subprocess.run(netns(NS_CLI, PY, os.path.join(HERE, "client.py"), *client_args, "--log", client_log,
                              "--ctl", ctl), check=True, timeout=50)
         client_seconds = time.monotonic() - t0
         counters = server_counters()
+        views = dict(firewall_ports=set(sc.get("firewall_ports", [])))
+        if sc.get("server_nft"):
+            views["firewall_counter"] = nft_counter(NS_SRV)
+        if sc.get("client_nft"):
+            views["client_nft_counter"] = nft_counter(NS_CLI)
+        if sc.get("topology") == "other-host":
+            views["alt_out_rsts"] = {ns: out_rsts(ns) - out_rsts_before[ns] for ns in (NS_ALT, NS_ALT2)}
         time.sleep(0.5)  # let closing handshakes finish
         server.send_signal(signal.SIGTERM)
         server.wait(10)
@@ -315,7 +432,7 @@ def record(name, out_dir, work_dir):
     conns = [r for r in read_jsonl(client_log) if r.get("ev") == "conn"]
     server_events = read_jsonl(server_log)
     events = parse_trace(trace_text)
-    result = analyze(name, sc, conns, server_events, events)
+    result = analyze(name, sc, conns, server_events, events, views)
 
     write_csv(os.path.join(work, name + ".client.csv"),
               ["client_ip", "client_port", "server_ip", "server_port", "result"],
@@ -324,6 +441,14 @@ def record(name, out_dir, work_dir):
     expected = sorted(result["expected"], key=lambda k: (k[1], k[0]))
     write_csv(os.path.join(work, name + ".expected.csv"),
               ["client_ip", "client_port", "server_ip", "server_port"], expected)
+    near = sorted(result["near_misses"], key=lambda r: (r[1], r[3], r[0]))
+    write_csv(os.path.join(work, name + ".expected-near-misses.csv"),
+              ["client_ip", "client_port", "server_ip", "server_port", "kind"], near)
+    origins = sorted(result["origins"], key=lambda r: (r[1], r[0]))
+    if [r[:4] for r in origins] != expected:
+        problems.append("%s: origins do not list exactly the expected incidents" % name)
+    write_csv(os.path.join(work, name + ".expected-origins.csv"),
+              ["client_ip", "client_port", "server_ip", "server_port", "rst_origin"], origins)
     final_pcap = tmp_pcap
 
     # Wire check (information only; the expected file is already written).
@@ -336,6 +461,12 @@ def record(name, out_dir, work_dir):
     for k in missing:
         problems.append("%s: expected incident %s has no SYN/SYN-ACK/ACK/RST(seq=ISN+1, no ACK) on the wire"
                         % (name, k))
+    # Near misses on the wire (information only, like the check above).
+    shapes = pcapcheck.rst_shapes(final_pcap, set(sc["ports"]))
+    for row in near:
+        why = pcapcheck.near_miss_mismatch(shapes.get(tuple(row[:4])), row[4])
+        if why:
+            problems.append("%s: near miss %s (%s) on the wire: %s" % (name, tuple(row[:4]), row[4], why))
     for p in problems:
         loud(p)
     result["disagreements"].extend(problems)
@@ -351,13 +482,18 @@ def record(name, out_dir, work_dir):
         bytes=os.path.getsize(final_pcap), kernel_drops=kernel_drops, client_seconds=round(client_seconds, 1),
         connections=len(conns), results=dict(collections.Counter(c["result"] for c in conns)),
         incidents=len(expected), server_counters=counters, ack_delay=ack_delay,
+        near_misses=dict(collections.Counter(r[4] for r in near)),
+        origins=dict(collections.Counter(r[4] for r in origins)),
+        capture_ns=cap_ns, firewall_counter=views.get("firewall_counter"),
+        client_nft_counter=views.get("client_nft_counter"), alt_out_rsts=views.get("alt_out_rsts"),
         wire_signature_not_expected=[list(k) for k in extra],
         wire_missing=[list(k) for k in missing], **result["stats"])
+    summary["labels_steered"] = dict(collections.Counter(c["steered"] for c in conns if c.get("steered")))
     summary["churns"] = sum(e.get("churns", 0) for e in server_events if e.get("ev") == "churn_done")
     with open(os.path.join(work_dir, "summary-%s.json" % name), "w") as f:
         json.dump(summary, f, indent=1, sort_keys=True)
     # Publish the capture, its two CSVs and its README section together.
-    for suffix in (".pcap", ".client.csv", ".expected.csv"):
+    for suffix in (".pcap", ".client.csv", ".expected.csv", ".expected-near-misses.csv", ".expected-origins.csv"):
         os.replace(os.path.join(work, name + suffix), os.path.join(out_dir, name + suffix))
     readme(out_dir, work_dir)
     print_summary(summary)
@@ -390,20 +526,37 @@ def latest_before(cands, ts):
     return best
 
 
-def analyze(name, sc, conns, server_events, events):
+def analyze(name, sc, conns, server_events, events, extra=None):
+    extra = extra or {}
     ports = set(sc["ports"])
+    fw_ports = extra.get("firewall_ports", set())
     tids = {c["tid"] for c in conns}
     by_key = collections.defaultdict(list)
     for c in conns:
-        c.update(active=[], noconn=[], socket_reply=[], client_sent=[], rx=0, accepted=False)
+        c.update(active=[], noconn=[], socket_reply=[], client_sent=[], alt=[], rx=0, accepted=False,
+                 aborts=[], injects=[], first_data=[])
         by_key[conn_key(c)].append(c)
     by_cookie = {c["cookie"]: c for c in conns if "cookie" in c}
 
+    closes = []  # listener closes logged by the server: port, closing thread, [t0, t1]
     for e in server_events:
-        if e.get("ev") == "accept":
-            c = latest_before(by_key.get((e["peer_ip"], e["peer_port"], e["local_ip"], e["server_port"]), []), e["t"])
-            if c:
-                c["accepted"] = True
+        ev = e.get("ev")
+        if ev == "listener_close" and "tid" in e:
+            closes.append(dict(e, children=[]))
+        if ev not in ("accept", "abort", "inject", "first_data"):
+            continue
+        local = e.get("local_ip") or (SRV6 if ":" in e["peer_ip"] else SRV4)
+        c = latest_before(by_key.get((e["peer_ip"], e["peer_port"], local, e["server_port"]), []), e["t"])
+        if c is None:
+            continue
+        if ev == "accept":
+            c["accepted"] = True
+        elif ev == "abort":
+            c["aborts"].append(e)
+        elif ev == "inject":
+            c["injects"].append(e)
+        else:
+            c["first_data"].append(e)
 
     for e in events:
         if e["event"] == "tcp_receive_reset" and e["cookie"] in by_cookie:
@@ -423,6 +576,16 @@ def analyze(name, sc, conns, server_events, events):
         (sip, sport), (dip, dport) = e["src"], e["dest"]
         kind = "active" if not e["skb"] else ("no-connection reply" if e["state"] in NO_CONNECTION_STATES
                                                 else "reply from socket")
+        if dport != 0 and sip in (SRV4, SRV6):
+            # other-host: the tracepoint is global, and rstd-alt / rstd-alt2 own the server's
+            # addresses. Their replies are told apart by the client's own steering record: the
+            # connection was steered to that host, and the event lies within the steering window.
+            c = latest_before(by_key.get((dip, dport, sip, sport), []), e["ts"])
+            if c and c.get("steered") and c["t_steer"] - 0.001 <= e["ts"] <= c.get("t_unsteer", c["t_end"]) + 0.001:
+                histogram[("other host " + c["steered"], kind, e["state"], e["reason"])] += 1
+                c["alt"].append(e)
+                attribution["4-tuple+steering"] += 1
+                continue
         if dport == 0:  # LISTEN socket: the event carries the listener's address only
             if sport not in ports and e["pid"] not in tids:
                 continue  # someone else's listener
@@ -464,41 +627,120 @@ def analyze(name, sc, conns, server_events, events):
         {"active": c["active"], "no-connection reply": c["noconn"],
          "reply from socket": c["socket_reply"]}[kind].append(e)
 
-    expected = []
+    # Listener closes: an unaccepted child's active reset is sent inside its listener's
+    # close(), in the closing thread (event pid = that thread, time within [t0, t1]).
+    for c in conns:
+        if c["accepted"]:
+            continue
+        for e in c["active"]:
+            hits = [cl for cl in closes if cl["port"] == e["src"][1] and cl["tid"] == e["pid"]
+                    and cl["t0"] - 0.002 <= e["ts"] <= cl["t1"] + 0.002]
+            if len(hits) == 1:
+                hits[0]["children"].append(c)
+                c["closed_by"] = hits[0]
+            else:
+                disagreements.append("%s: active reset of unaccepted %s matches %d logged listener closes: %s"
+                                     % (name, conn_key(c), len(hits), e["line"]))
+
+    expected, near_misses, origins = [], [], []
     labels = collections.Counter()
+    fw_conns = 0
+    steered = collections.Counter()
     for c in sorted(conns, key=lambda c: c["t_start"]):
         key = conn_key(c)
         reset = c["result"] == "reset_after_connect"
-        incident = reset and bool(c["noconn"]) and not c["active"] and not c["accepted"]
+        fw = c["server_port"] in fw_ports
+        noconn = c["noconn"] or c["alt"]
+        desc = "%s %s result=%s" % (c["kind"], key, c["result"])
+        incident = (reset and (bool(noconn) or fw) and not c["active"] and not c["accepted"]
+                    and not c.get("raw"))
         c["incident"] = incident
         if incident:
             expected.append(key)
+            origin = "firewall-like" if fw else "other-host" if c["alt"] else "same-stack"
+            origins.append(key + (origin,))
         labels[label(c)] += 1
-        desc = "%s %s result=%s" % (c["kind"], key, c["result"])
-        if reset and not (c["noconn"] or c["active"] or c["socket_reply"]):
+        server_any = c["noconn"] or c["active"] or c["socket_reply"]
+        if reset and not (server_any or c["alt"] or fw):
             disagreements.append("%s: client saw a reset but the server kernel sent none for it" % desc)
         if reset and c["rx"] == 0:
             disagreements.append("%s: client saw a reset but its kernel logged no tcp_receive_reset" % desc)
-        if c["noconn"] and c["result"] not in ("reset_after_connect", "refused"):
+        if c["noconn"] and c["result"] not in ("reset_after_connect", "refused", "raw_reset"):
             disagreements.append("%s: server kernel sent a no-connection reset, client saw %s"
                                  % (desc, c["result"]))
         if c["noconn"] and (c["active"] or c["accepted"]) and c["result"] != "refused":
             disagreements.append("%s: no-connection reset AND (active abort=%d, accepted=%s)"
                                  % (desc, len(c["active"]), c["accepted"]))
+        if fw:
+            fw_conns += 1
+            if not (reset and not server_any and not c["accepted"]):
+                disagreements.append("%s: firewalled port, but result %s, server kernel resets %d, accepted %s"
+                                     % (desc, c["result"], len(server_any), c["accepted"]))
+        if c.get("steered"):
+            steered[c["steered"]] += 1
+            if not (reset and len(c["alt"]) == 1 and not server_any):
+                disagreements.append("%s: steered to %s, but %d resets from that host, %d from the server"
+                                     % (desc, c["steered"], len(c["alt"]), len(server_any)))
+        elif c["alt"]:
+            disagreements.append("%s: not steered, but tied to another host's reset" % desc)
+
+        # Near misses (one kind per attempt).
+        kind = None
+        if c["result"] == "refused":
+            kind = "refused"
+        elif reset and c["active"] and c["accepted"]:
+            if c["aborts"] and all(a.get("bytes_sent") == 0 for a in c["aborts"]):
+                kind = "app_abort"
+            else:
+                disagreements.append("%s: accepted and reset by the server, but the application logged no "
+                                     "abort before any byte" % desc)
+        elif reset and c["active"] and "closed_by" in c:
+            kind = "listener_close" if len(c["closed_by"]["children"]) >= 2 else "app_abort"
+        elif c.get("raw"):
+            wrong = c.get("ack_sent") is not None and c["ack_sent"] != (c["synack_seq"] + 1) & 0xFFFFFFFF
+            if c["result"] == "raw_reset" and wrong and c["rst_seq"] == c["ack_sent"] and c["noconn"] \
+                    and not c["active"] and not c["accepted"]:
+                kind = "wrong_ack"
+            else:
+                disagreements.append("%s: raw client: ack sent %s, RST seq %s, server no-connection resets %d"
+                                     % (desc, c.get("ack_sent"), c.get("rst_seq"), len(c["noconn"])))
+        elif c["injects"] and not incident:
+            # The injector's own record: a RST whose seq is not the server's snd_nxt (which is
+            # SYN-ACK seq + 1 while the server has sent no byte), sent before the first reply byte.
+            first = min((d["t"] for d in c["first_data"]), default=float("inf"))
+            inj = [i for i in c["injects"] if i["t_sent"] < first and i["rst_seq"] != i["snd_nxt"]]
+            if inj:
+                kind = "wrong_ack"
+        if kind:
+            near_misses.append(key + (kind,))
     for e in unattributed:
         disagreements.append("%s: kernel reset not attributable to any client connection: %s" % (name, e["line"]))
     seen = collections.Counter(expected)
     for k, n in seen.items():
         if n > 1:
             disagreements.append("%s: 4-tuple %s is an incident %d times" % (name, k, n))
+    seen = collections.Counter(r[:4] for r in near_misses)
+    for k, n in seen.items():
+        if n > 1:
+            disagreements.append("%s: 4-tuple %s is a near miss %d times" % (name, k, n))
+    if "firewall_counter" in extra and extra["firewall_counter"] != fw_conns:
+        disagreements.append("%s: the nft reject rule counted %d packets for %d connections to port(s) %s"
+                             % (name, extra["firewall_counter"], fw_conns, sorted(fw_ports)))
+    if "alt_out_rsts" in extra:
+        got = extra["alt_out_rsts"]
+        want = {NS_ALT: steered["alt-l2"], NS_ALT2: steered["alt-router"]}
+        if got != want:
+            disagreements.append("%s: Tcp OutRsts of the other hosts %s, steered connections %s" % (name, got, want))
+    listener_closes = [len(cl["children"]) for cl in closes if cl["children"]]
     for d in disagreements:
         loud(d)
     stats = dict(
         reset_events=[dict(side=s, kind=k, state=st, reason=r, count=n)
                       for (s, k, st, r), n in sorted(histogram.items())],
         attribution=dict(attribution), labels=dict(labels), disagreements=disagreements,
-        accepted=sum(1 for c in conns if c["accepted"]))
-    return dict(expected=expected, stats=stats, disagreements=disagreements)
+        accepted=sum(1 for c in conns if c["accepted"]), listener_close_children=sorted(listener_closes))
+    return dict(expected=expected, near_misses=near_misses, origins=origins, stats=stats,
+                disagreements=disagreements)
 
 
 def by_thread(e, conns):
@@ -526,7 +768,7 @@ def by_time(deferred, conns):
     taken = {id(c) for c in conns if c["noconn"]}
     cands = []
     for e, kind in deferred:
-        cands.append([c for c in conns if c["result"] == "reset_after_connect"
+        cands.append([c for c in conns if c["result"] in ("reset_after_connect", "raw_reset")
                       and c["server_port"] == e["src"][1]
                       and in_reset_window(e, c)])
     chosen = [None] * len(deferred)
@@ -546,8 +788,14 @@ def by_time(deferred, conns):
 
 def label(c):
     r = c["result"]
+    if c["incident"] and c["alt"]:
+        return "incident (another host's no-connection reset, steered ACK, never accepted)"
+    if c["incident"] and not c["noconn"]:
+        return "incident (netfilter reset of the handshake ACK, never accepted)"
     if c["incident"]:
         return "incident (no-connection reset, never accepted)"
+    if r == "raw_reset":
+        return "raw client, wrong ack number: RST from the LISTEN socket"
     if r == "reset_after_connect":
         if c["active"] and c["accepted"]:
             return "reset_after_connect: server application abort (RST+ACK)"
@@ -566,6 +814,7 @@ def label(c):
 def print_summary(s):
     print("== %s: %d bytes, %d packets, %d connections, results %s, incidents %d"
           % (s["name"], s["bytes"], s["packets"], s["connections"], s["results"], s["incidents"]))
+    print("   origins: %s; near misses: %s" % (counts(s["origins"]) or "none", counts(s["near_misses"]) or "none"))
     for e in s["reset_events"]:
         print("   reset events: %(side)s %(kind)s state=%(state)s reason=%(reason)s x%(count)d" % e)
     print("   attribution: %s; labels: %s" % (s["attribution"], s["labels"]))
@@ -597,6 +846,10 @@ def readme(out_dir, work_dir):
                 f.write(sections[name] + "\n")
 
 
+def counts(d):
+    return ", ".join("%s %d" % kv for kv in sorted((d or {}).items()))
+
+
 def fmt_ms(v):
     return "%.3g" % v if v < 1 else "%.0f" % v
 
@@ -614,13 +867,29 @@ def section(s):
         s["summary"],
         "",
         "- Server namespace sysctls: %s." % sysctls,
-        "- Capture: `tcpdump -i %s -s %d --immediate-mode -U%s` in rstd-srv; link type %s, %s-second timestamps, "
+        "- Capture: `tcpdump -i %s -s %d --immediate-mode -U%s` in %s; link type %s, %s-second timestamps, "
         "%d packets, "
         "%d bytes." % (s["iface"], s["snaplen"], "".join(" " + a for a in s["tcpdump_args"]),
+                       s.get("capture_ns", NS_SRV),
                        LINKTYPES.get(s["linktype"], s["linktype"]), s["precision"], s["packets"], s["bytes"]),
         "- Client view (%d attempts): %s." % (s["connections"], results),
-        "- Expected incidents: **%d**." % s["incidents"],
+        "- Expected incidents: **%d**; RST origins: %s." % (s["incidents"], counts(s.get("origins")) or "none"),
+        "- Expected near misses: **%d**; by kind: %s." % (sum((s.get("near_misses") or {}).values()),
+                                                          counts(s.get("near_misses")) or "none"),
     ]
+    if s.get("listener_close_children"):
+        lines.append("- Listener closes that reset unaccepted children, children per close: %s." % ", ".join(
+            map(str, s["listener_close_children"])))
+    if s.get("firewall_counter") is not None:
+        lines.append("- The nft reject rule's packet counter: %d (connections to the rejected port: %d)." % (
+            s["firewall_counter"], (s.get("origins") or {}).get("firewall-like", 0)))
+    if s.get("alt_out_rsts"):
+        lines.append("- Tcp OutRsts of the other hosts during the run: %s (connections steered there: %d and %d)." % (
+            ", ".join("%s %d" % kv for kv in sorted(s["alt_out_rsts"].items())),
+            s["labels_steered"].get("alt-l2", 0), s["labels_steered"].get("alt-router", 0)))
+    if s.get("client_nft_counter") is not None:
+        lines.append("- The client namespace's nft rule dropped %d of the client kernel's RSTs to the raw "
+                     "client's SYN-ACKs." % s["client_nft_counter"])
     a = s["ack_delay"]
     if a["flows"]:
         lines.append("- Wire: the client's handshake ACK followed the SYN-ACK after %s ms median (%s-%s ms) over "
@@ -651,13 +920,18 @@ README_HEAD = """# Test captures
 Real captures made by `scripts/make-captures` on Linux: real kernel clients
 (`scripts/captures/client.py`, namespace `rstd-cli`: 10.77.0.1, fd77::1) and servers
 (`scripts/captures/server.py`, namespace `rstd-srv`: 10.77.0.2, fd77::2) joined by a veth pair,
-captured with tcpdump inside `rstd-srv`. Each capture gets fresh namespaces; they are removed on
-exit. No netem, iptables or crafted packets, except the raw-socket RST injections in
-normal-confounders. The hand-crafted edge cases (`crafted-*`) are described in
-[CRAFTED.md](CRAFTED.md), and the reuseport listener lab (`reuseport-lab.*`, which listener the
-kernel chose for each connection) in [../Lab/README.md](../Lab/README.md).
+captured with tcpdump inside `rstd-srv` (other-host: inside `rstd-cli`, on a bridge that also
+leads to two more hosts owning the server's addresses, see its section). Each capture gets fresh
+namespaces; they are removed on exit. No netem or iptables. Crafted packets only where a section
+says so: the raw-socket RST injections in normal-confounders and the raw-socket client with wrong
+handshake ACKs in near-misses. nftables rules only in firewall-reject (the server's REJECT) and
+near-misses (the client namespace drops its own kernel's RSTs to the raw client's SYN-ACKs). The
+hand-crafted edge cases (`crafted-*`) are described in [CRAFTED.md](CRAFTED.md), and the
+reuseport listener lab (`reuseport-lab.*`, which listener the kernel chose for each connection)
+in [../Lab/README.md](../Lab/README.md).
 
-Regenerate (as root; overwrites every file listed here and this README; about one minute):
+Regenerate (as root; needs iproute2, tcpdump, nftables (`nft`) and tracefs; overwrites every file
+listed here and this README; about a minute and a half):
 
     scripts/make-captures            # or: scripts/make-captures NAME...
 
@@ -672,23 +946,36 @@ as its capture and this README is rewritten from that run. `KEEP_WORK=1` keeps t
   `reset_after_connect` (connect() succeeded, then send/recv failed with ECONNRESET or EPIPE before
   any reply byte; also connect() itself returning ECONNRESET, which Linux does only after the
   handshake completed), `refused`, `timeout` (connect), `client_reset` (the client aborted with
-  SO_LINGER 0, possibly after a reply), `other:ERRNO` (`other:EOF`, `other:ETIMEDOUT` for a read).
+  SO_LINGER 0, possibly after a reply), `raw_reset` (near-misses' raw-socket client: it sent its
+  handshake ACK and received a RST), `other:ERRNO` (`other:EOF`, `other:ETIMEDOUT` for a read).
   IPv6 in RFC 5952 form.
 - `NAME.expected.csv`: the incidents the tool must report, exactly:
   `client_ip,client_port,server_ip,server_port`, sorted by client port; may be header only.
+- `NAME.expected-near-misses.csv`: the near misses, exactly, one row per connection attempt:
+  `client_ip,client_port,server_ip,server_port,kind`, sorted by client port, then server port;
+  may be header only. Kinds below.
+- `NAME.expected-origins.csv`: one row per expected incident (exactly the rows of
+  `NAME.expected.csv`, same order): `client_ip,client_port,server_ip,server_port,rst_origin` with
+  `same-stack`, `firewall-like` or `other-host`, rules below.
+
+All three expected files come from the joined view below, never from rst-detective.
 
 ## Expected-file rule
 
 A connection attempt is an incident iff
 
 1. the client saw `reset_after_connect`, and
-2. the kernel sent a **no-connection reset** for it: a `tcp:tcp_send_reset` event, recorded in the
-   same run, that replies to a received segment (`skbaddr` non-zero) from a LISTEN socket or from
-   no socket (state `TCP_LISTEN` or `UNKNOWN`), i.e. tcp_v4/v6_send_reset, and
+2. a **no-connection reset** answered its handshake ACK: a `tcp:tcp_send_reset` event, recorded in
+   the same run, that replies to a received segment (`skbaddr` non-zero) from a LISTEN socket or
+   from no socket (state `TCP_LISTEN` or `UNKNOWN`), i.e. tcp_v4/v6_send_reset, sent by the server
+   namespace or (other-host) by the host the client steered that ACK to; or (firewall-reject) the
+   server namespace's nft rule rejected it (below), and
 3. the server kernel did **not** actively abort that 4-tuple (`skbaddr` zero: an existing socket's
    RST+ACK, e.g. SO_LINGER-0 close after accept, or an unaccepted connection reset when its
    listener closes), and
-4. the server application never accepted it (its own accept log).
+4. the server application never accepted it (its own accept log), and
+5. the client's handshake ACK acknowledged SYN-ACK seq + 1 (always so for a kernel client; the raw
+   client of near-misses logs the number it sent).
 
 Events without a socket carry the client's 4-tuple. A LISTEN socket's event carries only the
 listener's address (`[::]:8080`), so it is tied to a connection by its pid: the reply is generated
@@ -697,10 +984,57 @@ connection's lifetime. It must also fall between the client's send and the clien
 `tcp:tcp_receive_reset` (matched by socket cookie); if the pid matches no thread, that window alone
 is used, tying unique candidates first. `make-captures` prints `DISAGREEMENT` and exits 1 when the
 views contradict: a client reset with no server reset, a no-connection reset for a connection that
-did not see `reset_after_connect` (other than a refused SYN) or that was also aborted or accepted,
-an event it cannot tie to a connection, a client reset without `tcp_receive_reset`, lost packets, or
-an incident whose SYN, SYN-ACK, ACK, RST-without-ACK with seq = SYN-ACK seq + 1 is not in the
-capture (or a flow with that shape that is not an incident). Neither the tool nor Swift code is used.
+did not see `reset_after_connect` (other than a refused SYN or the raw client) or that was also
+aborted or accepted, an event it cannot tie to a connection, a client reset without
+`tcp_receive_reset`, lost packets, or an incident whose SYN, SYN-ACK, ACK, RST-without-ACK with
+seq = SYN-ACK seq + 1 is not in the capture (or a flow with that shape that is not an incident);
+also for the near-miss and origin checks below. Neither the tool nor Swift code is used.
+
+## Near misses (`NAME.expected-near-misses.csv`)
+
+One kind per connection attempt, from these independent views:
+
+- `refused`: the client's connect() got ECONNREFUSED (its SYN was answered by RST+ACK).
+- `app_abort`: the server application accepted the connection (its accept log) and aborted it
+  before writing any byte or FIN (its own abort log: SO_LINGER 0 close, or close() with the request
+  unread), the server kernel actively reset that 4-tuple (`tcp_send_reset` with `skbaddr` 0), and
+  the client saw `reset_after_connect`. **Also** a lone unaccepted child reset by its listener's
+  close (next item): on the wire that RST+ACK is identical to an application abort after accept
+  (same flags, seq = SYN-ACK seq + 1, window, options), so it is labelled `app_abort`.
+- `listener_close`: an unaccepted connection (never in the accept log) that the client saw
+  `reset_after_connect` for, reset by the server kernel's active reset inside a listener close
+  that reset **at least 2** unaccepted children. The server logs each listener close with the
+  closing thread id and the time before and after it; the kernel resets the children inside that
+  call, so a child's event is tied to the close whose thread id equals the event's pid and whose
+  time span holds the event, and the children of one close are counted there. A close that reset
+  exactly one child makes that child `app_abort` (above).
+- `wrong_ack`: the server side sent a RST on the attempt after its SYN-ACK and before any server
+  payload or FIN, whose sequence number is not SYN-ACK seq + 1, and the attempt is not an incident.
+  Views: near-misses' raw-socket client logs the SYN-ACK seq, the wrong acknowledgement number it
+  sent and the RST it got back (seq = that number), and the server's LISTEN socket logged the
+  no-connection reset (tied by pid as above); normal-confounders' injector (port 8085) logs each
+  RST it sent (seq = the server's snd_nxt ± 2^30, where snd_nxt is SYN-ACK seq + 1 while the
+  server has sent nothing) and the server logs its first reply byte after it.
+
+Each near miss is also checked on the wire: `refused` must be a server RST+ACK to an unanswered
+SYN; `app_abort` and `listener_close` a server RST+ACK with seq = SYN-ACK seq + 1 before any server
+payload or FIN; `wrong_ack` a server RST with another seq before any server payload or FIN.
+
+## RST origins (`NAME.expected-origins.csv`)
+
+- `same-stack`: the server namespace's kernel sent the no-connection reset (its
+  `tcp_send_reset` event tied to the connection as above).
+- `firewall-like`: firewall-reject's nft rule in the server namespace (`tcp dport 8090 tcp flags &
+  (syn | ack) == ack counter reject with tcp reset`) answered the handshake ACK: known from the
+  rule (the connection's server port is 8090), and checked: the rule's packet counter equals the
+  number of connections to 8090, each of which saw `reset_after_connect` and has no
+  `tcp_send_reset` event from the server at all.
+- `other-host`: other-host's client steered the handshake ACK to rstd-alt or rstd-alt2 (its own
+  record of which connections it steered and when), and that host's kernel answered: a
+  `tcp_send_reset` event without socket that carries the client's 4-tuple within the steering
+  window (the tracepoint is global; the steering record tells it from the server's). Checked: each
+  steered connection has exactly one such event and none from the server, and the Tcp OutRsts
+  counter of rstd-alt and rstd-alt2 grew by exactly the number of connections steered to each.
 
 ## Captures
 
@@ -709,7 +1043,7 @@ capture (or a flow with that shape that is not an incident). Neither the tool no
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["record", "readme", "list"])
+    p.add_argument("command", choices=["record", "readme", "list", "topology"])
     p.add_argument("name", nargs="?")
     p.add_argument("--out", default=".")
     p.add_argument("--work", default="/tmp")
@@ -719,6 +1053,9 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if a.command == "list":
         print("\n".join(ORDER))
+        return 0
+    if a.command == "topology":
+        print(SCENARIOS[a.name].get("topology", "veth"))
         return 0
     if a.command == "readme":
         readme(a.out, a.work)

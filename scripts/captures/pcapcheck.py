@@ -116,3 +116,48 @@ def handshake_ack_delays(path, server_ports):
             elif ackf and key in synack and key not in out and ack == (synack[key][1] + 1) & 0xFFFFFFFF:
                 out[key] = (ts - synack[key][0], plen > 0)
     return out
+
+
+def rst_shapes(path, server_ports):
+    """Per client 4-tuple, its last attempt (from its last SYN): the first SYN-ACK seq, the
+    first RST the server side sent (flags, seq), and whether the server had sent payload or
+    FIN before that RST."""
+    out = {}
+    for _, src, sport, dst, dport, seq, ack, flags, plen in tcp_segments(path):
+        syn, rst, ackf, fin = flags & 0x02, flags & 0x04, flags & 0x10, flags & 0x01
+        if dport in server_ports and syn and not ackf:
+            out[(src, sport, dst, dport)] = dict(synack=None, rst=None, data_before=False)
+        elif sport in server_ports:
+            f = out.get((dst, dport, src, sport))
+            if f is None or f["rst"] is not None:
+                continue
+            if syn and ackf:
+                if f["synack"] is None:
+                    f["synack"] = seq
+            elif rst:
+                f["rst"] = (flags, seq)
+            elif plen > 0 or fin:
+                f["data_before"] = True
+    return out
+
+
+def near_miss_mismatch(f, kind):
+    """None if the wire agrees with the near-miss kind, else why not."""
+    if f is None:
+        return "no SYN from the client in the capture"
+    if f["rst"] is None:
+        return "no RST from the server side"
+    flags, seq = f["rst"]
+    if kind == "refused":
+        return None if f["synack"] is None and flags & 0x10 else "not a RST+ACK to an unanswered SYN"
+    if f["synack"] is None:
+        return "no SYN-ACK"
+    if f["data_before"]:
+        return "the server sent payload or FIN before the RST"
+    right = seq == (f["synack"] + 1) & 0xFFFFFFFF
+    if kind in ("app_abort", "listener_close"):
+        return None if flags & 0x10 and right else "first RST is flags 0x%02x seq %d, SYN-ACK seq %d" % (
+            flags, seq, f["synack"])
+    if kind == "wrong_ack":
+        return None if not right else "RST seq is SYN-ACK seq + 1"
+    return "unknown kind %r" % kind

@@ -11,7 +11,10 @@ Roles:
                raw-socket RST injector and a control socket.
 
 Every accept is logged (JSON lines, --log) with the peer address, so the
-orchestrator knows which connections the application accepted. The process
+orchestrator knows which connections the application accepted; so is every abort
+before any byte (ev abort), every listener close with the closing thread id and the
+times around it (ev listener_close: the kernel resets the unaccepted children inside
+it), and every injected RST with the first reply byte after it (ev inject, first_data). The process
 prints READY once its listeners are up, and stops on SIGTERM/SIGINT or after
 --max-seconds.
 """
@@ -28,7 +31,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import SRV4, JsonLog, errname, linger0, mono, norm_ip  # noqa: E402
+from common import SRV4, JsonLog, errname, linger0, mono, norm_ip, tcp_checksum, tid  # noqa: E402
 
 STOP = threading.Event()
 LOG = None
@@ -43,6 +46,8 @@ PORTS = {
     8085: "inject",      # read, inject an out-of-window RST with a raw socket, then reply
     8086: "vanish",      # never accepts; closed/reopened on command (real incidents)
     8087: "unread_close",  # accept, let the request arrive, close() without reading it: RST+ACK
+    8088: "delayed_abort",  # accept, wait 50-200 ms, SO_LINGER 0 close (request unread): RST+ACK
+    8090: "firewalled",  # as normal; in firewall-reject an nft rule rejects its handshake ACKs
 }
 
 
@@ -127,8 +132,11 @@ class Member:
 
     def close(self):
         self.closed = True
-        LOG.write(ev="listener_close", lid=self.lid, port=self.port)
+        t0 = mono()
         stop_listener(self.sock)
+        # The kernel resets the unaccepted children inside this call, in this thread:
+        # their tcp_send_reset events carry this thread id and lie within [t0, t1].
+        LOG.write(ev="listener_close", lid=self.lid, port=self.port, tid=tid(), t0=t0, t1=mono())
 
 
 def role_churn(a):
@@ -178,16 +186,6 @@ def role_overflow(a):
 
 
 # ---------------------------------------------------------------- confounders
-
-
-def tcp_checksum(src_pseudo, tcp):
-    data = src_pseudo + tcp
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 class Sniffer:
@@ -291,9 +289,11 @@ class Confounders:
     def close(self, port):
         with self.lock:
             s = self.socks.pop(port)
-        LOG.write(ev="listener_close", port=port, kind=PORTS[port])
+        t0 = mono()
         stop_listener(s)
         s.close()
+        # Unaccepted children are reset inside stop_listener, in this thread (see Member.close).
+        LOG.write(ev="listener_close", port=port, kind=PORTS[port], tid=tid(), t0=t0, t1=mono())
 
     def accept_loop(self, port, kind):
         s = self.socks[port]
@@ -317,6 +317,14 @@ class Confounders:
             if kind == "abort":
                 linger0(conn)
                 conn.close()
+                self.log_abort(ip, cport, port, "linger0_at_once")
+                return
+            if kind == "delayed_abort":
+                delay = random.uniform(0.05, 0.2)
+                time.sleep(delay)
+                linger0(conn)
+                conn.close()
+                self.log_abort(ip, cport, port, "linger0_after_%.0f_ms" % (delay * 1000))
                 return
             if kind == "data_abort":
                 if read_line(conn):
@@ -328,17 +336,23 @@ class Confounders:
             if kind == "unread_close":
                 time.sleep(0.05)
                 conn.close()
+                self.log_abort(ip, cport, port, "close_unread")
                 return
             if kind == "inject":
                 if read_line(conn):
                     self.inject(conn, ip, cport, port)
                     conn.sendall(b"OK\n")
+                    LOG.write(ev="first_data", peer_ip=ip, peer_port=cport, server_port=port)
                 conn.close()
                 return
             serve_normal(conn, peer, port)
         except OSError as e:
             LOG.write(ev="handle_error", peer_ip=ip, peer_port=cport, server_port=port, error=errname(e))
             conn.close()
+
+    def log_abort(self, ip, cport, port, how):
+        """The application aborted this accepted connection before writing any byte."""
+        LOG.write(ev="abort", peer_ip=ip, peer_port=cport, server_port=port, how=how, bytes_sent=0)
 
     def inject(self, conn, ip, cport, port):
         got = self.sniffer.wait_data((ip, cport))
@@ -350,10 +364,11 @@ class Confounders:
         # snd_nxt is far outside the client's receive window, so the client drops it.
         with_ack = self.injects % 2 == 1
         rst_seq = (ack + 0x40000000) & 0xFFFFFFFF if not with_ack else (ack - 0x40000000) & 0xFFFFFFFF
+        t_sent = mono()
         inject_rst(ip, cport, port, rst_seq, (seq + plen) & 0xFFFFFFFF, with_ack)
         self.injects += 1
         LOG.write(ev="inject", peer_ip=ip, peer_port=cport, server_port=port, rst_seq=rst_seq,
-                  snd_nxt=ack, with_ack=with_ack)
+                  snd_nxt=ack, with_ack=with_ack, t_sent=t_sent)
         time.sleep(0.05)
 
     def command(self, line):
