@@ -8,7 +8,9 @@ Every capture is built from connection scripts (class Conn) whose packets are
 serialised by one set of encoders (IPv4/IPv6/TCP with correct checksums, then a
 link layer, then a file format). The expected outcome of every connection is
 declared where the connection is built, so the expected CSV files are derived
-from the construction, never from running rst-detective.
+from the construction, never from running rst-detective. crafted-near-misses and crafted-provenance also
+get NAME.expected-near-misses.csv (near-miss kind per attempt) and NAME.expected-origins.csv (rst_origin
+per incident, checked against provenance_verdict, the tool's rules written again here).
 
 Usage:
     python3 scripts/craft-captures.py [--out DIR]
@@ -44,6 +46,9 @@ C6, S6 = "2001:db8::1", "2001:db8::2"
 CLIENT_MAC = bytes.fromhex("001b213a4f10")  # Intel OUI 00:1b:21
 SERVER_MAC = bytes.fromhex("3cfdfe9e5120")  # Intel OUI 3c:fd:fe
 SWITCH_MAC = bytes.fromhex("0019e8a1b2c3")  # Cisco OUI 00:19:e8
+ROUTER_MAC = bytes.fromhex("0019e8a1b2d0")  # Cisco OUI 00:19:e8: the client's gateway (crafted-provenance)
+OTHER_MAC = bytes.fromhex("0cc47a5e7701")  # Supermicro OUI 0c:c4:7a: another host (crafted-provenance)
+ROUTED_SERVER = "198.51.100.7"  # a server behind ROUTER_MAC, 3 hops away (crafted-provenance)
 BROADCAST = b"\xff" * 6
 SERVER_PORT = 8080
 CLOSED_PORT = 8081
@@ -64,9 +69,13 @@ FLAG_BITS = {"F": FIN, "S": SYN, "R": RST, "P": PSH, "A": ACK}
 
 # Every metric name of the test contract, in the order written to *.expected-summary.csv.
 OUTCOMES = [
-    "completed", "reset_after_handshake", "aborted_after_handshake", "refused", "unanswered",
+    "completed", "reset_after_handshake", "wrong_ack", "listener_close", "app_abort", "refused", "unanswered",
     "abandoned", "client_reset", "reset_before_ack", "ack_dropped", "open_at_end",
 ]
+# Outcomes that are near misses of the signature (NAME.expected-near-misses.csv, column kind).
+NEAR_MISSES = ["wrong_ack", "listener_close", "app_abort", "refused"]
+# Verdicts on where an incident's RST came from (NAME.expected-origins.csv, column rst_origin).
+ORIGINS = ["same-stack", "same-host", "other-host", "firewall-like"]
 SKIPS = [
     "skipped_non_ip", "skipped_non_tcp", "skipped_fragment", "skipped_truncated",
     "skipped_bad_ip_header", "skipped_tcp_data_offset_invalid", "skipped_unknown_link_type",
@@ -230,6 +239,13 @@ class Frame:
         self.note = note
         self.iface = 0
         self.conn = None
+        # link and network header fields as built (Conn.seg fills them; provenance_verdict reads them)
+        self.src_mac = None  # None: the default of macs() (client or server MAC)
+        self.dst_mac = None
+        self.ttl = None  # IPv4 TTL or IPv6 hop limit
+        self.tos = 0  # IPv4 TOS or IPv6 traffic class
+        self.flow = 0  # IPv6 flow label
+        self.ipid = 0  # IPv4 identification
 
 
 class Conn:
@@ -239,7 +255,8 @@ class Conn:
     expect: the outcome_* name (without prefix) the tool must give this attempt."""
 
     def __init__(self, b: "Builder", client: str, cport: int, server: str, sport: int, cisn: int, sisn: int,
-                 expect: str, ip4_options=None, v6_ext=None, timestamps=True):
+                 expect: str, ip4_options=None, v6_ext=None, timestamps=True, client_tos=0, server_ttl=64,
+                 server_mac=None, origin=None):
         self.b, self.client, self.cport, self.server, self.sport = b, client, cport, server, sport
         self.cisn, self.sisn = cisn & 0xFFFFFFFF, sisn & 0xFFFFFFFF
         self.c_nxt, self.s_nxt = self.cisn, self.sisn
@@ -247,6 +264,13 @@ class Conn:
         self.ip4_options = ip4_options  # callable(index) -> bytes, or None
         self.v6_ext = v6_ext  # callable(from_server) -> ext list, or None
         self.timestamps = timestamps  # False: the server declines TCP timestamps (no TS option after the SYN)
+        self.client_tos = client_tos  # IPv4 TOS / IPv6 traffic class of every client segment (IP_TOS / IPV6_TCLASS)
+        self.server_ttl = server_ttl  # TTL / hop limit of server segments as captured at the client
+        self.server_mac = server_mac  # source MAC of server frames (and destination of client frames); None: SERVER_MAC
+        self.origin = origin  # expected rst_origin of an incident (NAME.expected-origins.csv)
+        self.synack_frame = None  # the first SYN-ACK acknowledging the SYN
+        self.ack_frame = None  # the client's handshake ACK
+        self.rst_frame = None  # the last kernel-style RST (no ACK flag)
         self.handshake_acked = False
         self.syns = 0
         self.synacks = 0
@@ -268,32 +292,69 @@ class Conn:
             return b""
         return ts_options(self._tsval(ts, from_server), self._tsval(ts, not from_server))
 
-    def seg(self, ts, from_server, seq, ack, flags, win, options=b"", payload=b"", kernel=False, tos=0, note=""):
-        """kernel=True: a reset built by the kernel's control socket (IPv4 ID 0, IPv6 flow label 0)."""
+    def socket_flow_label(self, from_server: bool) -> int:
+        """IPv6 flow label of the connection's own sockets (auto flow label, fixed per direction)."""
+        return (0x9A000 + self.cport * 7 + (1 if from_server else 0)) & 0xFFFFF
+
+    def kernel_flow_label(self) -> int:
+        """IPv6 flow label of a reset from the kernel's control socket (tcp_v6_send_reset). On Linux 6.18 it
+        is the control socket's auto flow label, a hash of the reply's flow: non-zero and unrelated to the
+        SYN-ACK's. Here a fixed mix of the ports, never 0 and never the SYN-ACK's label."""
+        x = ((self.cport << 16) | self.sport) * 0x9E3779B1
+        label = ((x >> 12) ^ x) & 0xFFFFF
+        if label in (0, self.socket_flow_label(True)):
+            label ^= 0x80001
+        return label
+
+    def seg(self, ts, from_server, seq, ack, flags, win, options=b"", payload=b"", kernel=False, tos=None,
+            note="", ttl=None, flow=None, ipid=None, src_mac=None):
+        """One segment of this connection. kernel=True: a reset built by the kernel's control socket
+        (IPv4 ID 0 + DF; IPv6 flow label from kernel_flow_label(): non-zero, not the SYN-ACK's).
+
+        Header knobs (None = the connection's default): tos (IPv4 TOS / IPv6 traffic class; default
+        client_tos for client segments, 0 for server segments), ttl (TTL / hop limit; default 64 for the
+        client, server_ttl for the server), flow (IPv6 flow label), ipid (IPv4 ID), src_mac (source MAC of
+        this frame only)."""
         src, dst = (self.server, self.client) if from_server else (self.client, self.server)
         sport, dport = (self.sport, self.cport) if from_server else (self.cport, self.sport)
         fl = 0
         for ch in flags:
             fl |= FLAG_BITS[ch]
+        if tos is None:
+            tos = 0 if from_server else self.client_tos
+        if ttl is None:
+            ttl = self.server_ttl if from_server else 64
         tcp = tcp_segment(src, dst, sport, dport, seq, ack, fl, win, options, payload)
         if self.v6:
             ext = self.v6_ext(from_server) if self.v6_ext else ()
-            flow = 0 if kernel else (0x9A000 + self.cport * 7 + (1 if from_server else 0)) & 0xFFFFF
-            l3 = ipv6_packet(src, dst, 6, tcp, tclass=tos, flow=flow, ext=ext)
+            if flow is None:
+                flow = self.kernel_flow_label() if kernel else self.socket_flow_label(from_server)
+            l3 = ipv6_packet(src, dst, 6, tcp, hlim=ttl, tclass=tos, flow=flow, ext=ext)
             kind = "ipv6"
         else:
-            if kernel:
-                ipid = 0
-            else:
-                if from_server:
+            assert flow is None, "IPv4 has no flow label"
+            if ipid is None:
+                if kernel:
+                    ipid = 0
+                elif from_server:
                     ipid, self.s_ipid = self.s_ipid, (self.s_ipid + 1) & 0xFFFF
                 else:
                     ipid, self.c_ipid = self.c_ipid, (self.c_ipid + 1) & 0xFFFF
             opts = self.ip4_options(len(self.b.frames)) if self.ip4_options else b""
-            l3 = ipv4_packet(src, dst, 6, tcp, ident=ipid, tos=tos, options=opts)
+            l3 = ipv4_packet(src, dst, 6, tcp, ident=ipid, ttl=ttl, tos=tos, options=opts)
             kind = "ipv4"
         f = Frame(ts, l3, kind, from_server, note=note)
         f.conn = self
+        f.ttl, f.tos, f.flow, f.ipid = ttl, tos, (flow if self.v6 else 0), (0 if self.v6 else ipid)
+        if self.server_mac is not None:
+            if from_server:
+                f.src_mac, f.dst_mac = self.server_mac, CLIENT_MAC
+            else:
+                f.src_mac, f.dst_mac = CLIENT_MAC, self.server_mac
+        if src_mac is not None:
+            f.src_mac = src_mac
+            if f.dst_mac is None:
+                f.dst_mac = CLIENT_MAC if from_server else SERVER_MAC
         return self.b.add(f)
 
     # client side
@@ -311,6 +372,8 @@ class Conn:
         f = self.seg(ts, False, self.c_nxt, self.s_nxt, "PA" if payload else "A", 502,
                      self._ts_opts(ts, False), payload)
         self.c_nxt = (self.c_nxt + len(payload)) & 0xFFFFFFFF
+        if not self.handshake_acked:
+            self.ack_frame = f
         self.handshake_acked = True
         return f
 
@@ -341,7 +404,10 @@ class Conn:
             opts = syn_options(mss, self._tsval(ts, True), self._tsval(ts, False))
         else:  # Linux SYN-ACK without timestamps: MSS, NOP, NOP, SACK-permitted, NOP, WS
             opts = opt_mss(mss) + OPT_NOP * 2 + OPT_SACK_PERM + OPT_NOP + opt_ws(7)
-        return self.seg(ts, True, self.sisn, a, "SA", win, opts)
+        f = self.seg(ts, True, self.sisn, a, "SA", win, opts)
+        if correct and self.synack_frame is None:
+            self.synack_frame = f
+        return f
 
     def server_data(self, ts, n=100):
         f = self.seg(ts, True, self.s_nxt, self.c_nxt, "PA", 509,
@@ -359,10 +425,14 @@ class Conn:
         self.s_nxt = (self.s_nxt + 1) & 0xFFFFFFFF
         return f
 
-    def kernel_rst(self, ts, seq=None):
+    def kernel_rst(self, ts, seq=None, **hdr):
         """tcp_v4/v6_send_reset answering an ACK (KERNEL-FACTS §6): seq = that ACK's ack number
-        (server ISN+1 by default), ACK flag clear, ack 0, window 0, no options, IPv4 ID 0 + DF."""
-        return self.seg(ts, True, (self.sisn + 1) if seq is None else seq, 0, "R", 0, kernel=True)
+        (server ISN+1 by default), ACK flag clear, ack 0, window 0, no options, IPv4 ID 0 + DF, IPv6 flow
+        label non-zero (kernel_flow_label). hdr: header knobs of seg() (tos, ttl, flow, ipid, src_mac) for
+        resets that look otherwise."""
+        f = self.seg(ts, True, (self.sisn + 1) if seq is None else seq, 0, "R", 0, kernel=True, **hdr)
+        self.rst_frame = f
+        return f
 
     def refuse(self, ts, ack=None):
         """tcp_v4/v6_send_reset answering a SYN: seq 0, RST+ACK, ack = ISN+1, window 0."""
@@ -463,6 +533,8 @@ AF_INET = 2
 
 
 def macs(frame: Frame):
+    if frame.src_mac is not None:
+        return frame.dst_mac, frame.src_mac
     if frame.kind == "llc":
         return bytes.fromhex("0180c2000000"), SWITCH_MAC  # STP multicast from the switch
     if frame.kind == "arp" and not frame.from_server:
@@ -496,7 +568,7 @@ def encode_link(frame: Frame, linktype: str) -> tuple[bytes, int]:
         full = pad_received(hdr + l3, frame)
     elif linktype in ("sll", "sll2"):
         pkttype = 0 if frame.from_server else 4  # PACKET_HOST / PACKET_OUTGOING
-        src = SERVER_MAC if frame.from_server else CLIENT_MAC
+        src = macs(frame)[1]
         et = ETHERTYPE_OF[frame.kind]
         if linktype == "sll":
             hdr = struct.pack("!HHH8sH", pkttype, 1, 6, src + b"\0\0", et)
@@ -658,6 +730,25 @@ class Writer:
         s = ["metric,value"] + ["%s,%d" % (k, metrics[k]) for k in keys]
         self.write(stem + ".expected-summary.csv", ("\n".join(s) + "\n").encode())
 
+    def classified(self, stem: str, conns):
+        """NAME.expected-near-misses.csv (one row per attempt whose outcome is a near miss) and
+        NAME.expected-origins.csv (one row per incident with its rst_origin), sorted by client port then
+        server port. Each incident's declared origin is checked against provenance_verdict."""
+        def addr(a):
+            return ipaddress.ip_address(a).compressed
+
+        key = lambda c: (c.cport, c.sport)  # noqa: E731
+        near = ["client_ip,client_port,server_ip,server_port,kind"]
+        near += ["%s,%d,%s,%d,%s" % (addr(c.client), c.cport, addr(c.server), c.sport, c.expect)
+                 for c in sorted((c for c in conns if c.expect in NEAR_MISSES), key=key)]
+        self.write(stem + ".expected-near-misses.csv", ("\n".join(near) + "\n").encode())
+        origins = ["client_ip,client_port,server_ip,server_port,rst_origin"]
+        for c in sorted((c for c in conns if c.expect == "reset_after_handshake"), key=key):
+            assert c.origin in ORIGINS, (c.cport, c.origin)
+            assert provenance_verdict(c) == c.origin, (c.cport, provenance_verdict(c), c.origin)
+            origins.append("%s,%d,%s,%d,%s" % (addr(c.client), c.cport, addr(c.server), c.sport, c.origin))
+        self.write(stem + ".expected-origins.csv", ("\n".join(origins) + "\n").encode())
+
     def describe(self, files: str, contents: str, expected: str):
         self.readme.append((files, contents, expected))
 
@@ -683,6 +774,32 @@ def describe_metrics(m: dict) -> str:
         if m[k]:
             parts.append("%s=%d" % (k, m[k]))
     return ", ".join(parts)
+
+
+def provenance_verdict(c: Conn) -> str:
+    """The tool's rst_origin rules, applied to the headers this script built (a cross-check of the
+    declared origins, in the tool's order):
+    other-host if the RST's TTL / hop limit differs from the SYN-ACK's, or both have a source MAC and
+    they differ; other-host too if the client's DSCP (TOS & 0xfc of the handshake ACK) is non-zero and
+    not echoed by the RST and the RST is IPv4 with a non-zero IP ID; firewall-like if the client's DSCP is
+    non-zero and not echoed, or (IPv6) the SYN-ACK has a flow label and the RST has flow label 0;
+    same-stack if the DSCP is echoed, or the RST is IPv6 with a flow label or IPv4 with a non-zero ID
+    (marks netfilter never leaves); same-host otherwise."""
+    sa, ack, rst = c.synack_frame, c.ack_frame, c.rst_frame
+    assert sa is not None and ack is not None and rst is not None, c.cport
+    sa_mac, rst_mac = macs(sa)[1], macs(rst)[1]
+    if rst.ttl != sa.ttl or sa_mac != rst_mac:
+        return "other-host"
+    dscp = ack.tos & 0xFC
+    not_echoed = dscp != 0 and (rst.tos & 0xFC) != dscp
+    if not_echoed and rst.kind == "ipv4" and rst.ipid != 0:
+        return "other-host"
+    if not_echoed or (rst.kind == "ipv6" and sa.flow != 0 and rst.flow == 0):
+        return "firewall-like"
+    echoed = dscp != 0 and (rst.tos & 0xFC) == dscp
+    if echoed or (rst.flow != 0 if rst.kind == "ipv6" else rst.ipid != 0):
+        return "same-stack"
+    return "same-host"
 
 
 BASE_TEXT_MIXED = ("base conversation (IPv4 incident :40001, completed :40002, refused :40003->:8081, "
@@ -955,7 +1072,7 @@ def craft_edge_cases(w: Writer):
 
     # RST without ACK but wrong seq (server ISN+1000), then the server answers with data
     b = Builder()
-    c = b.conn(4, 40001, isn(40001, "c"), isn(40001, "s"), "completed")
+    c = b.conn(4, 40001, isn(40001, "c"), isn(40001, "s"), "wrong_ack")
     c.syn(d(0)); c.synack(d(0.25)); c.ack(d(0.5)); c.data(d(0.51))
     c.kernel_rst(d(0.75), seq=c.sisn + 1000)
     c.server_data(d(5)); c.ack(d(5.05))
@@ -965,7 +1082,7 @@ def craft_edge_cases(w: Writer):
 
     # RST+ACK seq = server ISN+1, 5 ms after the ACK (application abort)
     b = Builder()
-    c = b.conn(4, 40001, isn(40001, "c"), isn(40001, "s"), "aborted_after_handshake")
+    c = b.conn(4, 40001, isn(40001, "c"), isn(40001, "s"), "app_abort")
     c.syn(d(0)); c.synack(d(0.25)); c.ack(d(0.5)); c.data(d(0.51))
     c.server_abort(d(5.5))
     single_pcap(w, "crafted-rst-ack-abort", b,
@@ -1087,6 +1204,8 @@ def craft_edge_cases(w: Writer):
     craft_rotated(w)
     craft_truncated(w)
     craft_lying_files(w)
+    craft_near_misses(w)
+    craft_provenance(w)
 
 
 def craft_rotated(w: Writer):
@@ -1192,6 +1311,153 @@ def craft_lying_files(w: Writer):
                "libpcap: \"block in pcapng dump file has a length of 13 that is not a multiple of 4\", counted in "
                "files_failed_bad_block_length; " + describe_metrics(m))
 
+def classified_pcap(w: Writer, stem: str, b: Builder, contents: str):
+    """An Ethernet pcap with NAME.expected.csv, .expected-summary.csv, .expected-near-misses.csv and
+    .expected-origins.csv."""
+    single_pcap(w, stem, b, contents)
+    w.classified(stem, b.conns)
+    files, text, expected = w.readme[-1]
+    near = sum(1 for c in b.conns if c.expect in NEAR_MISSES)
+    w.readme[-1] = (files, text, expected + "; %s.expected-near-misses.csv lists %d near miss%s, "
+                    "%s.expected-origins.csv the rst_origin of each incident"
+                    % (stem, near, "" if near == 1 else "es", stem))
+
+
+def handshake(c: Conn, ts: int, data: bool = True):
+    """SYN, SYN-ACK 0.25 ms later, ACK 0.5 ms after the SYN, request 10 us after the ACK."""
+    c.syn(ts)
+    c.synack(ts + at(us=250) - at())
+    c.ack(ts + at(us=500) - at())
+    if data:
+        c.data(ts + at(us=510) - at())
+
+
+def craft_near_misses(w: Writer):
+    """The near misses of the signature, each by the tool's rule, with one completed connection and one
+    incident around them."""
+    t = at(ms=100)
+    d = lambda ms: t + at(ms=ms) - at()  # noqa: E731
+    b = Builder()
+
+    # wrong_ack (1): the client acknowledges a wrong number, the server resets with seq = that number
+    c = b.conn(4, 40001, isn(40001, "c"), isn(40001, "s"), "wrong_ack")
+    c.syn(d(0)); c.synack(d(0.25))
+    wrong = (c.sisn + 1 + 5000) & 0xFFFFFFFF
+    c.seg(d(0.5), False, c.c_nxt, wrong, "A", 502, c._ts_opts(d(0.5), False))  # not a handshake ACK
+    c.kernel_rst(d(0.75), seq=wrong)
+    # (nothing more until 61 s: the attempt ends at the 60 s handshake timeout)
+
+    add_completed(b, 4, 40002, d(61000))
+    add_incident(b, 6, 40003, d(61100)).origin = "same-stack"
+    add_refused(b, 6, 40004, d(61200))
+
+    # listener_close: 3 IPv4 connections to :8080, reset 20 us apart about 150 ms after their handshakes
+    group = [b.conn(4, p, isn(p, "c"), isn(p, "s"), "listener_close") for p in (40005, 40006, 40007)]
+    for i, c in enumerate(group):
+        handshake(c, d(61300 + i))
+    for i, c in enumerate(group):
+        c.server_abort(d(61452.5 + 0.02 * i))
+    # listener_close: 2 IPv6 connections to :8080, reset 10 us apart
+    group = [b.conn(6, p, isn(p, "c"), isn(p, "s"), "listener_close") for p in (40008, 40009)]
+    for i, c in enumerate(group):
+        handshake(c, d(61600 + 0.5 * i))
+    for i, c in enumerate(group):
+        c.server_abort(d(61751 + 0.01 * i))
+
+    # app_abort: a lone RST+ACK 5 ms after the ACK
+    c = b.conn(4, 40010, isn(40010, "c"), isn(40010, "s"), "app_abort")
+    handshake(c, d(61900)); c.server_abort(d(61905.5))
+    # app_abort: two RST+ACKs 0.3 ms apart on different server ports (:8080, :8082)
+    c1 = b.conn(4, 40011, isn(40011, "c"), isn(40011, "s"), "app_abort")
+    c2 = b.conn(4, 40012, isn(40012, "c"), isn(40012, "s"), "app_abort", sport=8082)
+    handshake(c1, d(62200)); handshake(c2, d(62201))
+    c1.server_abort(d(62250)); c2.server_abort(d(62250.3))
+    # app_abort: two RST+ACKs 2 ms apart on the same server port (IPv6 :8080)
+    c1 = b.conn(6, 40013, isn(40013, "c"), isn(40013, "s"), "app_abort")
+    c2 = b.conn(6, 40014, isn(40014, "c"), isn(40014, "s"), "app_abort")
+    handshake(c1, d(62500)); handshake(c2, d(62501))
+    c1.server_abort(d(62550)); c2.server_abort(d(62552))
+
+    # wrong_ack (2): correct handshake ACK, then a RST (no ACK flag) with a wrong seq; the capture ends
+    c = b.conn(6, 40015, isn(40015, "c"), isn(40015, "s"), "wrong_ack")
+    c.syn(d(62800)); c.synack(d(62800.25)); c.ack(d(62800.5))
+    c.kernel_rst(d(62800.75), seq=c.sisn + 1 + 3000)
+
+    classified_pcap(w, "crafted-near-misses", b,
+                    "Ethernet, IPv4 and IPv6. :40001 (IPv4) SYN, SYN-ACK, client ACK with ack = server ISN+1+5000 "
+                    "(wrong: not a handshake ACK), server RST (no ACK flag) seq = ISN+1+5000, then nothing from "
+                    "either side until 61 s after the SYN (the attempt ends at the 60 s handshake timeout): "
+                    "wrong_ack. From 61 s: :40002 "
+                    "(IPv4) completed; :40003 (IPv6) incident (kernel RST, same-stack); :40004 (IPv6) -> :8081 "
+                    "refused (RST+ACK seq 0). listener_close: :40005-:40007 (IPv4) handshakes + request 1 ms "
+                    "apart, then RST+ACK (seq = SYN-ACK seq+1, ack = client ISN+41, window 509, timestamps) "
+                    "from :8080 on each, 20 us apart, about 150 ms after the handshakes; :40008-:40009 (IPv6) "
+                    "the same, 10 us apart. app_abort: :40010 (IPv4) a lone RST+ACK 5 ms after its ACK; "
+                    ":40011 -> :8080 and :40012 -> :8082 (IPv4) RST+ACKs 0.3 ms apart on different server ports; "
+                    ":40013 and :40014 (IPv6) -> :8080 RST+ACKs 2 ms apart on the same port. :40015 (IPv6) "
+                    "SYN, SYN-ACK, correct ACK, then RST (no ACK flag) seq = server ISN+1+3000 0.25 ms later "
+                    "and the capture ends: wrong_ack. Every RST+ACK to :8080 outside the two listener groups "
+                    "is more than 1 ms from any other on the same port; no group mixes IPv4 and IPv6")
+
+
+def craft_provenance(w: Writer):
+    """Incidents only (SYN, SYN-ACK, ACK, request, RST no ACK seq = SYN-ACK seq+1 0.25 ms after the ACK),
+    varying how the RST's headers compare with the SYN-ACK's and the client's handshake ACK."""
+    t = at(ms=100)
+    d = lambda ms: t + at(ms=ms) - at()  # noqa: E731
+    b = Builder()
+    cases = []
+
+    def incident(family, cport, origin, text, rst=None, server=None, **kw):
+        ts = d((cport - 40001) * 100)
+        if server is None:
+            c = b.conn(family, cport, isn(cport, "c"), isn(cport, "s"), "reset_after_handshake", origin=origin, **kw)
+        else:
+            c = Conn(b, C4, cport, server, SERVER_PORT, isn(cport, "c"), isn(cport, "s"), "reset_after_handshake",
+                     origin=origin, **kw)
+        handshake(c, ts)
+        c.kernel_rst(ts + at(us=750) - at(), **(rst or {}))
+        cases.append(":%d (IPv%d) %s: %s" % (cport, family, origin, text))
+        return c
+
+    incident(4, 40001, "same-stack", "client TOS 0x20 on every segment, RST TOS 0x20 (echoed), TTL 64 and source "
+             "MAC as the SYN-ACK", client_tos=0x20, rst=dict(tos=0x20))
+    incident(4, 40002, "same-host", "TOS 0 on both, TTL 64, same MAC, ID 0 + DF (plain kernel RST, which a "
+             "netfilter REJECT on the server would match byte for byte)")
+    incident(6, 40003, "same-stack", "client traffic class 0x20, RST traffic class 0x20 (echoed), RST flow label "
+             "non-zero (not the SYN-ACK's), hop limit 64", client_tos=0x20, rst=dict(tos=0x20))
+    incident(4, 40004, "same-host", "(extra) server %s behind the gateway %s: SYN-ACK and RST both TTL 61 "
+             "and from the gateway's MAC" % (ROUTED_SERVER, ":".join("%02x" % x for x in ROUTER_MAC)),
+             server=ROUTED_SERVER, server_ttl=61, server_mac=ROUTER_MAC)
+    incident(4, 40005, "same-stack", "(extra) client TOS 0x22 (DSCP 0x20 with ECT(0)), RST TOS 0x20: the DSCP "
+             "is echoed, the ECN bits are not compared", client_tos=0x22, rst=dict(tos=0x20))
+    incident(4, 40006, "other-host", "RST TTL 63, SYN-ACK TTL 64, same MAC", rst=dict(ttl=63))
+    incident(4, 40007, "other-host", "RST from source MAC %s (SYN-ACK from the server's), same TTL 64"
+             % ":".join("%02x" % x for x in OTHER_MAC), rst=dict(src_mac=OTHER_MAC))
+    incident(6, 40008, "other-host", "RST hop limit 63, SYN-ACK 64", rst=dict(ttl=63))
+    incident(4, 40009, "firewall-like", "client TOS 0x20, RST TOS 0 with ID 0 + DF, TTL 64 (netfilter REJECT "
+             "shape)", client_tos=0x20)
+    incident(6, 40010, "firewall-like", "client traffic class 0x20, RST traffic class 0 (RST flow label "
+             "non-zero)", client_tos=0x20)
+    incident(6, 40011, "firewall-like", "client traffic class 0, RST flow label 0 while the SYN-ACK had one",
+             rst=dict(flow=0))
+    incident(4, 40012, "other-host", "client TOS 0x20, RST TOS 0 with ID 0x5c1d + DF (not the netfilter "
+             "shape)", client_tos=0x20, rst=dict(ipid=0x5C1D))
+    incident(4, 40013, "same-stack", "TOS 0 on both, RST ID 0x1f2e + DF (a kernel before 4.20 hashes the ID; "
+             "netfilter sends 0)", rst=dict(ipid=0x1F2E))
+
+    classified_pcap(w, "crafted-provenance", b,
+                    "Ethernet, IPv4 and IPv6; 13 incidents 100 ms apart, each SYN, SYN-ACK, ACK, request, RST "
+                    "(no ACK flag) seq = SYN-ACK seq+1 0.25 ms after the ACK, only the RST's headers differ "
+                    "from the kernel shape: " + "; ".join(cases)
+                    + ". Verdict rules, in order: other-host if the RST's TTL / hop limit differs from the "
+                    "SYN-ACK's or the source MACs differ; other-host if the client's DSCP (handshake ACK TOS & "
+                    "0xfc) is non-zero, not echoed, and the RST is IPv4 with a non-zero ID; firewall-like if "
+                    "the client's DSCP is non-zero and not echoed, or (IPv6) the SYN-ACK has a flow label and "
+                    "the RST has 0; same-stack if the DSCP is echoed, or the RST is IPv6 with a flow label or "
+                    "IPv4 with a non-zero ID; same-host otherwise")
+
+
 def main(argv=None) -> int:
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -1229,7 +1495,9 @@ def readme_markdown(w: Writer) -> str:
         "server-sent Ethernet/SLL frames shorter than 60 bytes carry zero padding, which is not TCP payload "
         "(use the IP length).",
         "- Kernel resets look as in KERNEL-FACTS section 6: RST without ACK, seq = server ISN+1, window 0, no options, "
-        "IPv4 ID 0 + DF, IPv6 flow label 0. Refusals: RST+ACK, seq 0, ack = client ISN+1.",
+        "IPv4 ID 0 + DF; IPv6 with a non-zero flow label that differs from the SYN-ACK's (as Linux 6.18's "
+        "tcp_v6_send_reset, whose control socket uses an auto flow label; here a fixed mix of the ports). "
+        "Refusals: RST+ACK, seq 0, ack = client ISN+1 (same IPv4/IPv6 header rules).",
         "- Every record lands in exactly one bucket, so packets = tcp_packets + the sum of skipped_*; "
         "tcp_packets counts only packets whose TCP header was decoded (a bad TCP header is not a TCP packet).",
         "- Timestamps are fixed (2023-11-14 22:13:20 UTC onwards); ISNs are fixed per client port.",

@@ -35,6 +35,13 @@ struct AnalyzeCommand: ParsableCommand {
             valueName: "file"))
     var connections: String?
 
+    @Option(
+        name: .customLong("near-misses"),
+        help: ArgumentHelp(
+            "Also write the near misses (server RSTs that are not the signature: wrong_ack, listener_close, app_abort, refused) to this CSV, with the incident columns and their kind; - for standard output.",
+            valueName: "file"))
+    var nearMisses: String?
+
     @OptionGroup(title: "Handshake tracking")
     var tracking: TrackerOptions
 
@@ -64,7 +71,8 @@ struct AnalyzeCommand: ParsableCommand {
         guard captures.filter({ $0 == "-" }).count <= 1 else {
             throw ValidationError("standard input (-) can be read once")
         }
-        try ReportOutputs.validate(reportDirectory: reportDirectory, csv: csv, connections: connections)
+        try ReportOutputs.validate(
+            reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses)
         guard jobs >= 1 else {
             throw ValidationError("-j must be 1 or more")
         }
@@ -79,7 +87,8 @@ struct AnalyzeCommand: ParsableCommand {
         let outputs: ReportOutputs
         do {
             outputs = try ReportOutputs(
-                reportDirectory: reportDirectory, csv: csv, connections: connections, streaming: false)
+                reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
+                streaming: false)
         } catch {
             StandardError.report(error.description)
             throw ExitStatus.outputError

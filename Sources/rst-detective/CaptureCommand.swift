@@ -73,6 +73,20 @@ struct CaptureCommand: ParsableCommand {
     var connections: String?
 
     @Option(
+        name: .customLong("near-misses"),
+        help: ArgumentHelp(
+            "Also write the near misses (server RSTs that are not the signature: wrong_ack, listener_close, app_abort, refused) to this CSV, with the incident columns and their kind; - for standard output.",
+            valueName: "file"))
+    var nearMisses: String?
+
+    @Flag(
+        name: .customLong("no-kernel-reason"),
+        help:
+            "Do not read the kernel's tcp:tcp_send_reset tracepoint for the kernel_reason column (it needs root, tracefs and Linux 6.10 or later)."
+    )
+    var noKernelReason = false
+
+    @Option(
         name: .customLong("report-interval"),
         help: ArgumentHelp("Rewrite the reports in --report-dir this often.", valueName: "seconds"))
     var reportInterval: Double = 10
@@ -109,12 +123,31 @@ struct CaptureCommand: ParsableCommand {
         if let count, count <= 0 { throw ValidationError("-c must be at least 1") }
         guard reportInterval >= 1 else { throw ValidationError("--report-interval must be at least 1") }
         try ReportOutputs.validate(
-            reportDirectory: reportDirectory, csv: csv, connections: connections, saveFile: saveFile)
+            reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
+            saveFile: saveFile)
         if let filterExpression, let message = PacketSource.filterError(filterExpression) {
             throw ValidationError("bad filter '\(filterExpression)': \(message)")
         }
         if user != nil, getuid() != 0 {
             throw ValidationError("-Z needs root: it drops root's privileges after opening the interface")
+        }
+    }
+
+    /// The tracepoint reader for `kernel_reason`, opened while still root, or why not.
+    private func openKernelReasons() -> Result<ResetTracepoint, KernelReasonsUnavailable> {
+        if noKernelReason {
+            return .failure(KernelReasonsUnavailable("kernel_reason unavailable: not requested (--no-kernel-reason)"))
+        }
+        if user != nil {
+            // The private tracefs instance must be removed at exit, which needs the root that -Z gives up.
+            return .failure(
+                KernelReasonsUnavailable(
+                    "kernel_reason unavailable: -Z gives up root, which removing the tracefs instance at exit needs"))
+        }
+        do {
+            return .success(try ResetTracepoint.open())
+        } catch {
+            return .failure(KernelReasonsUnavailable(error.description))
         }
     }
 
@@ -132,6 +165,7 @@ struct CaptureCommand: ParsableCommand {
             throw ExitStatus.inputError
         }
         if let warning = source.warning { StandardError.report("warning: \(interface): \(warning)") }
+        let kernelReasons = openKernelReasons()
         if let user {
             do throws(Privileges.Failure) {
                 try Privileges.drop(to: user)
@@ -144,7 +178,8 @@ struct CaptureCommand: ParsableCommand {
         do {
             if let saveFile { try source.startSaving(to: saveFile) }
             outputs = try ReportOutputs(
-                reportDirectory: reportDirectory, csv: csv, connections: connections, streaming: true)
+                reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
+                streaming: true)
         } catch let error as CaptureError {
             StandardError.report(error.description)
             throw ExitStatus.outputError
@@ -164,7 +199,7 @@ struct CaptureCommand: ParsableCommand {
         let options = AnalysisOptions(tracker: tracking.configuration, filter: filterExpression, bucketModel: model)
         let result = LiveCapture.run(
             source: &source, options: options, limits: LiveCapture.Limits(packets: count, seconds: duration),
-            logger: logger, stop: stop, onConnection: outputs.write
+            logger: logger, stop: stop, kernelReasons: kernelReasons, onConnection: outputs.write
         ) { snapshot in
             if let dropped = snapshot.live?.statistics?.dropped, dropped > warnedDrops {
                 status.clear()

@@ -12,15 +12,18 @@ final class ReportOutputs {
     private let directory: ReportDirectory?
     private let csvFile: ReportFile?
     private let connections: ReportFile?
+    private let nearMisses: ReportFile?
     private let streaming: Bool
 
     /// Checks that at most one output is standard output (`-`).
-    static func validate(reportDirectory: String?, csv: String?, connections: String?, saveFile: String? = nil)
-        throws
-    {
-        let outputs = [incidentsPath(reportDirectory: reportDirectory, csv: csv), connections, saveFile]
+    static func validate(
+        reportDirectory: String?, csv: String?, connections: String?, nearMisses: String?, saveFile: String? = nil
+    ) throws {
+        let outputs = [incidentsPath(reportDirectory: reportDirectory, csv: csv), connections, nearMisses, saveFile]
         guard outputs.filter({ $0 == "-" }).count <= 1 else {
-            let names = saveFile == nil ? "--csv and --connections" : "--csv, --connections and -w"
+            let names =
+                saveFile == nil
+                ? "--csv, --connections and --near-misses" : "--csv, --connections, --near-misses and -w"
             throw ValidationError("only one of \(names) can be standard output (-)")
         }
     }
@@ -31,7 +34,9 @@ final class ReportOutputs {
     }
 
     /// Creates the directory and opens every file with its header.
-    init(reportDirectory: String?, csv: String?, connections: String?, streaming: Bool) throws(ReportError) {
+    init(reportDirectory: String?, csv: String?, connections: String?, nearMisses: String?, streaming: Bool)
+        throws(ReportError)
+    {
         self.streaming = streaming
         directory = try reportDirectory.map { path throws(ReportError) in
             try ReportDirectory(path: path, streamingIncidents: streaming)
@@ -42,18 +47,27 @@ final class ReportOutputs {
         self.connections = try connections.map { path throws(ReportError) in
             try ReportFile(path: path, streaming: streaming)
         }
+        self.nearMisses = try nearMisses.map { path throws(ReportError) in
+            try ReportFile(path: path, streaming: streaming)
+        }
         csvFile?.writeRecord(Connection.incidentCSVHeader)
         self.connections?.writeRecord(Connection.connectionCSVHeader)
+        self.nearMisses?.writeRecord(Connection.nearMissCSVHeader)
         if streaming {
             csvFile?.flush()
             self.connections?.flush()
+            self.nearMisses?.flush()
         }
     }
 
-    /// Writes a settled attempt: to the connections log, and if it is an incident to the incident CSVs.
+    /// Writes a settled attempt: to the connections log, a near miss to the near-miss CSV, and an incident
+    /// to the incident CSVs.
     func write(_ connection: Connection) {
         if let connections {
             append(connection.connectionCSVFields, to: connections)
+        }
+        if let nearMisses, connection.handshake.outcome.isNearMiss {
+            append(connection.nearMissCSVFields, to: nearMisses)
         }
         guard connection.isIncident else { return }
         for file in [directory?.incidents, csvFile].compactMap({ $0 }) {
@@ -73,7 +87,7 @@ final class ReportOutputs {
         } catch {
             StandardError.report(error.description)
         }
-        for file in [csvFile, connections].compactMap({ $0 }) {
+        for file in [csvFile, connections, nearMisses].compactMap({ $0 }) {
             do {
                 try file.publish()
             } catch {
@@ -91,7 +105,7 @@ final class ReportOutputs {
             StandardError.report(error.description)
             succeeded = false
         }
-        for file in [csvFile, connections].compactMap({ $0 }) {
+        for file in [csvFile, connections, nearMisses].compactMap({ $0 }) {
             do {
                 try file.commit()
             } catch {

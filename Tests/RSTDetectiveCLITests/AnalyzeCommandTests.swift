@@ -114,16 +114,21 @@ enum Binary {
         for column in [
             "syn_time", "rst_time", "client_ip", "client_port", "server_ip", "server_port", "ack_payload_bytes",
             "ack_to_rst_us", "hash", "bucket", "bucket_if_fewer", "bucket_if_more", "moves_on_churn", "history",
+            "rst_seq", "rst_flags", "rst_window", "rst_options", "synack_ttl", "rst_ttl", "ttl_delta", "rst_ip_id",
+            "rst_df", "ack_tos", "rst_tos", "tos_echo", "synack_flow_label", "rst_flow_label", "synack_mac",
+            "rst_mac", "rst_origin", "kernel_reason",
         ] {
             #expect(header.contains(column), "incidents.csv lacks \(column)")
         }
         #expect(incidents.count == 3)
         #expect(incidents[1].hasPrefix("2023-11-14T22:13:20.999300Z,"))
         #expect(incidents[2].contains(",2001:db8::1,40004,2001:db8::2,8080,"))
-        #expect(incidents[1].hasSuffix(",ShADr"))
+        // The IPv4 kernel RST to a TOS-0 ACK could be a REJECT on the server; the IPv6 one has a flow label.
+        #expect(incidents[1].contains(",ShADr,2548702042,R,0,,64,64,0,0,1,0x00,0x00,n/a,,,"))
+        #expect(incidents[1].hasSuffix(",same-host,"))
         #expect(
             try String(contentsOf: directory.appendingPathComponent("incidents.csv"), encoding: .utf8)
-                .hasSuffix(",ShADr\r\n"))
+                .hasSuffix(",same-stack,\r\n"))
         #expect(try lines("by-source-port.csv").first == "client_port,incidents,handshakes")
         #expect(try lines("by-source-port.csv").contains("40001,1,1"))
         #expect(try lines("by-bucket.csv") == ["bucket,incidents,handshakes,expected_incidents", "0,2,3,2.000"])
@@ -207,6 +212,35 @@ enum Binary {
     }
 
     /// Two writers of one final path (`--csv` into the report directory) each write a whole file aside.
+    /// `--near-misses FILE` lists each near miss with the incident columns and its kind, as the capture's
+    /// independent view expects, and the summary counts them.
+    @Test func nearMissesGoToTheirOwnFile() throws {
+        let directory = try Binary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let nearMisses = directory.appendingPathComponent("near.csv").path
+        let run = try Binary.run([
+            "analyze", Binary.capture("near-misses.pcap"), "--csv", "/dev/null", "--near-misses", nearMisses,
+        ])
+        #expect(run.status == 0, "\(run.standardError)")
+        let text = try String(contentsOfFile: nearMisses, encoding: .utf8)
+        let lines = text.split(whereSeparator: \.isNewline)
+        let header = try #require(lines.first).split(separator: ",", omittingEmptySubsequences: false)
+        #expect(header.count == 38)
+        #expect(header.last == "kind")
+        #expect(lines.dropFirst().allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 38 })
+        let rows = ReusePortCommandsTests.rows(text).map { "\(LiveCaptureTests.tuple($0)) \($0["kind"] ?? "")" }
+        let expected = ReusePortCommandsTests.rows(
+            try String(contentsOfFile: Binary.capture("near-misses.expected-near-misses.csv"), encoding: .utf8)
+        ).map { "\(LiveCaptureTests.tuple($0)) \($0["kind"] ?? "")" }
+        #expect(rows.sorted() == expected.sorted())
+        #expect(run.standardError.contains("near misses (server RSTs that are not the signature): "))
+
+        let twice = try Binary.run(["analyze", Binary.capture("near-misses.pcap"), "--near-misses", "-"])
+        #expect(twice.status == 64)
+        #expect(
+            twice.standardError.contains("only one of --csv, --connections and --near-misses can be standard output"))
+    }
+
     @Test func theCSVCanGoIntoTheReportDirectory() throws {
         let directory = try Binary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -218,7 +252,7 @@ enum Binary {
         #expect(run.status == 0)
         let rows = try String(contentsOf: incidents, encoding: .utf8).split(whereSeparator: \.isNewline)
         #expect(rows.count == 3)
-        #expect(rows.allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 19 })
+        #expect(rows.allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 37 })
     }
 
     @Test func anUnwritableReportDirectoryExitsTwo() throws {

@@ -27,6 +27,26 @@ import Testing
         try ReusePortCommandsTests.rows(String(contentsOfFile: path, encoding: .utf8)).map(tuple)
     }
 
+    /// Where the tracepoint is there (Linux 6.10 or later, as root), every incident's `kernel_reason` is the
+    /// kernel's own: an accept-queue overflow answers the ACK from the listener with `INVALID_SYN`. Otherwise
+    /// the column is empty and the summary says why.
+    static func checkKernelReasons(_ path: String, expected: Set<String>, diagnostics: String) throws {
+        let text = try String(contentsOfFile: diagnostics, encoding: .utf8)
+        let rows = ReusePortCommandsTests.rows(try String(contentsOfFile: path, encoding: .utf8))
+        #expect(Set(rows.map(tuple)) == expected)
+        let format = "/sys/kernel/tracing/events/tcp/tcp_send_reset/format"
+        let hasReason = (try? String(contentsOfFile: format, encoding: .utf8))?.contains("reason") ?? false
+        guard hasReason else {
+            #expect(rows.allSatisfy { $0["kernel_reason"] == "" })
+            #expect(text.contains("kernel_reason unavailable: "), "\(text)")
+            return
+        }
+        #expect(rows.allSatisfy { $0["kernel_reason"] == "INVALID_SYN" }, "\(rows.map { $0["kernel_reason"] ?? "" })")
+        #expect(text.contains("kernel_reason: \(expected.count) of \(expected.count) server RSTs joined"), "\(text)")
+        let instances = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/kernel/tracing/instances")) ?? []
+        #expect(!instances.contains { $0.hasPrefix("rst-detective-") }, "\(instances)")
+    }
+
     /// Waits until `path` contains `text`, for at most `seconds`.
     static func waitFor(_ text: String, in path: String, seconds: Double) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
@@ -70,6 +90,23 @@ import Testing
         try #require(
             Self.waitFor("listening on srv0", in: errors, seconds: 10),
             "no start line: \(String(describing: try? String(contentsOfFile: errors, encoding: .utf8)))")
+        // A second capture keeps root, so it can join each RST to the kernel's tcp:tcp_send_reset event. It
+        // enters only the network namespace: `ip netns exec` mounts a /sys without tracefs.
+        let joinedErrors = directory.appendingPathComponent("joined.err").path
+        _ = FileManager.default.createFile(atPath: joinedErrors, contents: nil)
+        let joined = directory.appendingPathComponent("joined.csv").path
+        let joining = Process()
+        joining.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        joining.arguments = [
+            "--net=/run/netns/rstd-live-srv", Binary.url.path, "capture", "-i", "srv0", "--csv", joined, "tcp", "port",
+            "8080",
+        ]
+        joining.standardOutput = FileHandle.nullDevice
+        joining.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: joinedErrors))
+        try joining.run()
+        let joiningPid = joining.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + 90) { kill(joiningPid, SIGKILL) }
+        try #require(Self.waitFor("listening on srv0", in: joinedErrors, seconds: 10))
 
         let traffic = try Self.runLab(["traffic", "--out", directory.path])
         try #require(traffic.status == 0, "live-lab traffic: \(traffic.standardError)")
@@ -87,8 +124,12 @@ import Testing
 
         kill(pid, SIGINT)
         capture.waitUntilExit()
+        kill(joiningPid, SIGINT)
+        joining.waitUntilExit()
         let diagnostics = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
         #expect(capture.terminationStatus == 0, "\(diagnostics)")
+        #expect(diagnostics.contains("kernel_reason unavailable: -Z gives up root"))
+        try Self.checkKernelReasons(joined, expected: expected, diagnostics: joinedErrors)
         let reported = try Self.incidents(live)
         #expect(reported.count == Set(reported).count, "an incident was reported twice")
         #expect(Set(reported) == expected)

@@ -101,13 +101,27 @@ public struct LiveCounters: Sendable {
     public var openHandshakes: Int
     /// libpcap's counters; nil when it could not give them.
     public var statistics: LiveSource.Statistics?
+    /// Whether the RSTs got the kernel's own reasons.
+    public var kernelReasons: KernelReasons
 
-    public init(interface: String, elapsedSeconds: Double, openHandshakes: Int, statistics: LiveSource.Statistics?) {
+    public init(
+        interface: String, elapsedSeconds: Double, openHandshakes: Int, statistics: LiveSource.Statistics?,
+        kernelReasons: KernelReasons = .unavailable("not requested")
+    ) {
         self.interface = interface
         self.elapsedSeconds = elapsedSeconds
         self.openHandshakes = openHandshakes
         self.statistics = statistics
+        self.kernelReasons = kernelReasons
     }
+}
+
+/// How the RSTs of a live capture were joined to the kernel's `tcp:tcp_send_reset` events.
+public enum KernelReasons: Sendable, Equatable {
+    /// Joined: the RSTs of incidents and near misses looked up, and those an event matched.
+    case joined(resets: Int, matched: Int)
+    /// Not joined, and why: the `kernel_reason` column stays empty.
+    case unavailable(String)
 }
 
 /// Runs captures through the decoder and the tracker.

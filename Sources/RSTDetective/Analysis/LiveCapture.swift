@@ -27,15 +27,22 @@ public enum LiveCapture {
     ///   - limits: Packet count and duration limits.
     ///   - logger: Receives debug messages, never per packet.
     ///   - stop: Ends the run within the read timeout (0.1 s) once requested.
+    ///   - kernelReasons: The open `tcp:tcp_send_reset` reader whose events give `kernel_reason`, or the
+    ///     one-line reason there is none.
     ///   - onConnection: Called for each settled attempt; an incident as soon as its RST is read.
     ///   - onTick: Called about once a second with the run so far (handshakes still open are not settled).
     /// - Returns: The run's result; handshakes open at the end are settled as `open_at_end`.
-    public static func run(
+    package static func run(
         source: inout LiveSource, options: AnalysisOptions, limits: Limits = Limits(), logger: Logger,
-        stop: StopRequest, onConnection: @escaping (Connection) -> Void,
-        onTick: (AnalysisResult) -> Void = { _ in }
+        stop: StopRequest, kernelReasons: Result<ResetTracepoint, KernelReasonsUnavailable>,
+        onConnection: @escaping (Connection) -> Void, onTick: (AnalysisResult) -> Void = { _ in }
     ) -> AnalysisResult {
-        var pipeline = PacketPipeline(options: options, onConnection: onConnection)
+        let join = KernelReasonJoin(kernelReasons)
+        var pipeline = PacketPipeline(options: options) { connection in
+            var connection = connection
+            join.annotate(&connection)
+            onConnection(connection)
+        }
         var errors: [CaptureError] = []
         let start = monotonicNanos()
         let deadline = limits.seconds.map { start + Int64($0 * 1e9) }
@@ -46,7 +53,8 @@ public enum LiveCapture {
                 tracker: pipeline.tracker.counters, filesOpened: 1, errors: errors, interrupted: interrupted,
                 live: LiveCounters(
                     interface: source.interface, elapsedSeconds: Double(monotonicNanos() - start) / 1e9,
-                    openHandshakes: pipeline.tracker.openHandshakes, statistics: source.statistics()))
+                    openHandshakes: pipeline.tracker.openHandshakes, statistics: source.statistics(),
+                    kernelReasons: join.status))
         }
         let linkType = source.linkType
         while !stop.isRequested {
@@ -54,6 +62,7 @@ public enum LiveCapture {
             let now = monotonicNanos()
             if let deadline, now >= deadline { break }
             if now >= nextTick {
+                join.tracepoint?.drain()
                 pipeline.advance(to: realtimeNanos())
                 source.flushSaved()
                 onTick(result(interrupted: false))
@@ -79,6 +88,7 @@ public enum LiveCapture {
         pipeline.finish(at: max(pipeline.counts.lastPacketNanos ?? .min, realtimeNanos()))
         final.report = pipeline.report
         final.tracker = pipeline.tracker.counters
+        final.live?.kernelReasons = join.status
         return final
     }
 
@@ -93,4 +103,46 @@ public enum LiveCapture {
         unsafe clock_gettime(CLOCK_REALTIME, &time)
         return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
     }
+}
+
+/// Gives the RSTs of a live capture the kernel's own reason, from the `tcp:tcp_send_reset` events.
+private final class KernelReasonJoin {
+    let tracepoint: ResetTracepoint?
+    private let unavailable: String
+    private var resets = 0
+    private var matched = 0
+
+    init(_ reader: Result<ResetTracepoint, KernelReasonsUnavailable>) {
+        switch reader {
+        case .success(let tracepoint):
+            tracepoint.drain()
+            self.tracepoint = tracepoint
+            unavailable = ""
+        case .failure(let reason):
+            tracepoint = nil
+            unavailable = reason.description
+        }
+    }
+
+    /// Sets `kernelReason` on an attempt settled by a server RST, from the event of that RST.
+    func annotate(_ connection: inout Connection) {
+        guard let tracepoint, let reset = connection.handshake.reset else { return }
+        let record = connection.handshake
+        resets += 1
+        connection.kernelReason = tracepoint.reason(
+            server: record.server, serverPort: record.serverPort, client: record.client, clientPort: record.clientPort,
+            timeNanos: reset.timeNanos)
+        if connection.kernelReason != nil { matched += 1 }
+    }
+
+    var status: KernelReasons {
+        tracepoint == nil ? .unavailable(unavailable) : .joined(resets: resets, matched: matched)
+    }
+}
+
+/// Why a live capture has no `kernel_reason`: one line for the summary.
+package struct KernelReasonsUnavailable: Error, CustomStringConvertible {
+    package let description: String
+
+    package init(_ description: String) { self.description = description }
 }

@@ -51,10 +51,12 @@ package struct PacketPipeline: PacketSink {
     /// Moves the tracker's clock on without a packet (a quiet live link).
     mutating func advance(to nowNanos: Int64) {
         tracker.advance(to: nowNanos, observer: &report)
+        report.advance(to: nowNanos)
     }
 
     /// Settles every attempt still open, as of `endNanos` or the last packet.
     package mutating func finish(at endNanos: Int64?) {
         tracker.finish(at: endNanos, observer: &report)
+        report.flush()
     }
 }

@@ -12,3 +12,10 @@ public struct TCPFlags: OptionSet, Sendable, Hashable {
     public static let ece = TCPFlags(rawValue: 0x40)
     public static let cwr = TCPFlags(rawValue: 0x80)
 }
+
+extension TCPFlags {
+    /// The flags set, as letters in bit order: `F` `S` `R` `P` `A` `U` `E` `C` (RST+ACK is `RA`).
+    public var text: String {
+        String(zip("FSRPAUEC", 0..<8).compactMap { rawValue & (1 << $0.1) != 0 ? $0.0 : nil })
+    }
+}

@@ -15,11 +15,13 @@ public struct TCPSegment: Sendable, Equatable {
     /// Payload bytes the segment carried on the wire, from the IP length fields, not from the captured
     /// bytes, so a short snap length does not hide data.
     public var payloadLength: Int
+    /// The IP and link-layer fields compared between a RST and its SYN-ACK.
+    public var fingerprint: PacketFingerprint
 
     public init(
         timestampNanos: Int64, source: IPAddress, destination: IPAddress, sourcePort: UInt16,
         destinationPort: UInt16, isIPv6: Bool, sequenceNumber: UInt32, acknowledgmentNumber: UInt32,
-        flags: TCPFlags, window: UInt16, payloadLength: Int
+        flags: TCPFlags, window: UInt16, payloadLength: Int, fingerprint: PacketFingerprint = PacketFingerprint()
     ) {
         self.timestampNanos = timestampNanos
         self.source = source
@@ -32,5 +34,6 @@ public struct TCPSegment: Sendable, Equatable {
         self.flags = flags
         self.window = window
         self.payloadLength = payloadLength
+        self.fingerprint = fingerprint
     }
 }

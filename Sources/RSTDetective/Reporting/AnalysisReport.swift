@@ -19,7 +19,20 @@ public struct AnalysisReport: HandshakeObserver {
     public private(set) var handshakesMovingOnChurn = 0
     /// Incidents whose 4-tuple would go to another listener if one were added or removed.
     public private(set) var incidentsMovingOnChurn = 0
+    /// What the cause hints are drawn from.
+    public private(set) var evidence = CauseEvidence()
+    /// Incidents per provenance verdict, indexed as `ResetOrigin.allCases`.
+    public private(set) var originCounts = [Int](repeating: 0, count: ResetOrigin.allCases.count)
+    /// RST+ACK aborts held for `listenerCloseBurstNanos`, until it is known whether another one on the same
+    /// server port joins them into a burst.
+    private var pendingAborts: [HandshakeRecord] = []
+    /// The latest settle time seen.
+    private var clockNanos = Int64.min
     private let onConnection: (Connection) -> Void
+
+    /// Two RST+ACK aborts on one server port this close together are one listener's close: the kernel
+    /// resets all the children in its accept queue in one loop (`inet_csk_listen_stop`), microseconds apart.
+    public static let listenerCloseBurstNanos: Int64 = 1_000_000
 
     /// - Parameters:
     ///   - bucketModel: How hashes and buckets are computed.
@@ -38,10 +51,53 @@ public struct AnalysisReport: HandshakeObserver {
     /// Incidents (attempts with the signature).
     public var incidents: Int { outcomeCounts[Int(Outcome.resetAfterHandshake.rawValue)] }
 
+    /// Incidents whose RST got the verdict `origin`.
+    public func count(of origin: ResetOrigin) -> Int {
+        ResetOrigin.allCases.firstIndex(of: origin).map { originCounts[$0] } ?? 0
+    }
+
     /// Attempts with `outcome`.
     public func count(of outcome: Outcome) -> Int { outcomeCounts[Int(outcome.rawValue)] }
 
+    /// Takes a settled attempt. An `appAbort` is held for `listenerCloseBurstNanos` and becomes
+    /// `listenerClose` if another abort on the same server port comes within that time of it.
     public mutating func record(_ handshake: HandshakeRecord) {
+        if handshake.settledTimeNanos > clockNanos { clockNanos = handshake.settledTimeNanos }
+        releaseAborts(before: clockNanos &- Self.listenerCloseBurstNanos)
+        guard handshake.outcome == .appAbort, let reset = handshake.reset else {
+            deliver(handshake)
+            return
+        }
+        var abort = handshake
+        for index in pendingAborts.indices {
+            let other = pendingAborts[index]
+            guard other.serverPort == abort.serverPort, let otherReset = other.reset,
+                abs(otherReset.timeNanos &- reset.timeNanos) <= Self.listenerCloseBurstNanos
+            else { continue }
+            pendingAborts[index].outcome = .listenerClose
+            abort.outcome = .listenerClose
+        }
+        pendingAborts.append(abort)
+    }
+
+    /// Moves the clock on without an attempt (a quiet live link), delivering the aborts held long enough.
+    public mutating func advance(to nowNanos: Int64) {
+        if nowNanos > clockNanos { clockNanos = nowNanos }
+        releaseAborts(before: clockNanos &- Self.listenerCloseBurstNanos)
+    }
+
+    /// Delivers the aborts still held: call at the end of the input.
+    public mutating func flush() {
+        releaseAborts(before: .max)
+    }
+
+    private mutating func releaseAborts(before time: Int64) {
+        while let first = pendingAborts.first, (first.reset?.timeNanos ?? .min) < time {
+            deliver(pendingAborts.removeFirst())
+        }
+    }
+
+    private mutating func deliver(_ handshake: HandshakeRecord) {
         outcomeCounts[Int(handshake.outcome.rawValue)] += 1
         let hash = bucketModel.hash(
             client: handshake.client, clientPort: handshake.clientPort, server: handshake.server,
@@ -50,6 +106,12 @@ public struct AnalysisReport: HandshakeObserver {
         if handshake.handshakeCompleted {
             count(connection)
         }
+        if connection.isIncident, let origin = connection.provenance?.origin,
+            let index = ResetOrigin.allCases.firstIndex(of: origin)
+        {
+            originCounts[index] += 1
+        }
+        evidence.add(connection)
         onConnection(connection)
     }
 

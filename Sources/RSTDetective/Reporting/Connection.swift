@@ -7,34 +7,91 @@ public struct Connection: Sendable {
     /// The listener the hash picks, and the ones it would pick with one listener fewer or more.
     public var choice: ListenerChoice
 
+    /// The kernel's own reason for the RST, from the `tcp:tcp_send_reset` tracepoint in a live capture.
+    public var kernelReason: String?
+
+    public init(handshake: HandshakeRecord, hash: UInt32, choice: ListenerChoice, kernelReason: String? = nil) {
+        self.handshake = handshake
+        self.hash = hash
+        self.choice = choice
+        self.kernelReason = kernelReason
+    }
+
     /// Whether this attempt is an incident (`reset_after_handshake`).
     public var isIncident: Bool { handshake.outcome == .resetAfterHandshake }
+
+    /// The RST compared with the SYN-ACK, when the attempt has both.
+    public var provenance: Provenance? { Provenance(handshake) }
 
     /// The columns of incidents.csv, in order.
     public static let incidentCSVHeader = [
         "syn_time", "ack_time", "rst_time", "client_ip", "client_port", "server_ip", "server_port",
         "ack_payload_bytes", "syn_to_synack_us", "ack_to_rst_us", "syn_retransmits", "synack_retransmits",
         "server_isn", "hash", "bucket", "bucket_if_fewer", "bucket_if_more", "moves_on_churn", "history",
+        "rst_seq", "rst_flags", "rst_window", "rst_options", "synack_ttl", "rst_ttl", "ttl_delta", "rst_ip_id",
+        "rst_df", "ack_tos", "rst_tos", "tos_echo", "synack_flow_label", "rst_flow_label", "synack_mac", "rst_mac",
+        "rst_origin", "kernel_reason",
     ]
 
-    /// This incident's fields, in `incidentCSVHeader` order.
+    /// The columns of the near-miss CSV: the incident columns and the near miss's class.
+    public static let nearMissCSVHeader = incidentCSVHeader + ["kind"]
+
+    /// This incident's fields, in `incidentCSVHeader` order. For a near miss, the times and comparisons it
+    /// did not reach (no SYN-ACK for a refusal, no handshake ACK for some `wrong_ack`) are empty.
     public var incidentCSVFields: [String] {
         let record = handshake
-        return [
+        let reachedSynAck = record.synAckTimeNanos != 0
+        let resetTime = record.reset?.timeNanos ?? record.settledTimeNanos
+        var fields = [
             Timestamp.iso8601(nanos: record.synTimeNanos),
-            Timestamp.iso8601(nanos: record.ackTimeNanos),
-            Timestamp.iso8601(nanos: record.settledTimeNanos),
+            record.handshakeCompleted ? Timestamp.iso8601(nanos: record.ackTimeNanos) : "",
+            Timestamp.iso8601(nanos: resetTime),
             record.client.text(isIPv6: record.isIPv6),
             String(record.clientPort),
             record.server.text(isIPv6: record.isIPv6),
             String(record.serverPort),
             String(record.ackPayloadBytes),
-            String((record.synAckTimeNanos - record.synTimeNanos) / 1000),
-            String(ackToResetMicros),
+            reachedSynAck ? String((record.synAckTimeNanos - record.synTimeNanos) / 1000) : "",
+            record.handshakeCompleted ? String((resetTime - record.ackTimeNanos) / 1000) : "",
             String(record.synRetransmits),
             String(record.synAckRetransmits),
-            String(record.serverISN),
-        ] + listenerFields + [record.history.description]
+            reachedSynAck ? String(record.serverISN) : "",
+        ]
+        fields += listenerFields
+        fields.append(record.history.description)
+        fields += resetFields
+        fields.append(kernelReason ?? "")
+        return fields
+    }
+
+    /// This near miss's fields, in `nearMissCSVHeader` order.
+    public var nearMissCSVFields: [String] { incidentCSVFields + [handshake.outcome.name] }
+
+    /// The RST's own fields and its comparison with the SYN-ACK, from `rst_seq` to `rst_origin`.
+    private var resetFields: [String] {
+        guard let reset = handshake.reset else { return [String](repeating: "", count: 17) }
+        let isIPv6 = handshake.isIPv6
+        let fingerprint = reset.fingerprint
+        var fields = [
+            String(reset.sequenceNumber), reset.flags.text, String(reset.window), fingerprint.options.text,
+        ]
+        let comparison = provenance
+        fields += [
+            comparison.map { String($0.synAck.hopLimit) } ?? "",
+            String(fingerprint.hopLimit),
+            comparison.map { String($0.hopLimitDelta) } ?? "",
+            isIPv6 ? "" : String(fingerprint.ipID),
+            isIPv6 ? "" : (fingerprint.dontFragment ? "1" : "0"),
+            handshake.handshakeCompleted ? Self.hex(handshake.ackTrafficClass, digits: 2) : "",
+            Self.hex(fingerprint.trafficClass, digits: 2),
+            handshake.handshakeCompleted ? comparison.map(\.tosEcho.rawValue) ?? "" : "",
+            isIPv6 ? comparison.map { Self.hex($0.synAck.flowLabel, digits: 5) } ?? "" : "",
+            isIPv6 ? Self.hex(fingerprint.flowLabel, digits: 5) : "",
+            comparison.flatMap { $0.synAck.sourceMAC.map(PacketFingerprint.macText) } ?? "",
+            fingerprint.sourceMAC.map(PacketFingerprint.macText) ?? "",
+            comparison.map(\.origin.rawValue) ?? "",
+        ]
+        return fields
     }
 
     /// The columns of connections.csv (every settled attempt), in order.
@@ -72,12 +129,12 @@ public struct Connection: Sendable {
         ]
     }
 
-    /// Microseconds from the client's handshake ACK to the server's RST.
-    public var ackToResetMicros: Int64 { (handshake.settledTimeNanos - handshake.ackTimeNanos) / 1000 }
-
     /// `0x` and eight lower-case hex digits.
-    public static func hex(_ value: UInt32) -> String {
-        let digits = String(value, radix: 16)
-        return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
+    public static func hex(_ value: UInt32) -> String { hex(value, digits: 8) }
+
+    /// `0x` and at least `digits` lower-case hex digits.
+    static func hex<Value: BinaryInteger>(_ value: Value, digits: Int) -> String {
+        let text = String(value, radix: 16)
+        return "0x" + String(repeating: "0", count: max(0, digits - text.count)) + text
     }
 }

@@ -29,6 +29,12 @@ public enum Summary {
                 ("packets_dropped_by_interface", statistics.map { String($0.droppedByInterface) } ?? ""),
                 ("handshakes_open", String(live.openHandshakes)),
             ]
+            switch live.kernelReasons {
+            case .joined(let resets, let matched):
+                rows += [("kernel_reasons_joined", "1"), ("kernel_reasons_matched", "\(matched) of \(resets)")]
+            case .unavailable(let why):
+                rows += [("kernel_reasons_joined", "0"), ("kernel_reasons_matched", why)]
+            }
         }
         rows += SkipReason.allCases.map { ($0.metricName, String(result.packets.count(of: $0))) }
         rows += [
@@ -38,7 +44,32 @@ public enum Summary {
             ("incident_rate", rate(report.incidents, report.handshakesCompleted)),
         ]
         rows += Outcome.allCases.map { ($0.metricName, String(report.count(of: $0))) }
+        rows.append(("near_misses", String(Outcome.allCases.filter(\.isNearMiss).map(report.count(of:)).reduce(0, +))))
+        rows += ResetOrigin.allCases.map { ($0.metricName, String(report.count(of: $0))) }
         rows += result.tracker.metrics.map { ($0.name, String($0.value)) }
+        let evidence = report.evidence
+        rows += [
+            ("incident_bursts", String(evidence.bursts)),
+            ("incidents_in_bursts", String(evidence.incidentsInBursts)),
+            ("incidents_after_retransmit", String(evidence.incidentsAfterRetransmit)),
+            ("handshakes_after_retransmit", String(evidence.handshakesAfterRetransmit)),
+            (
+                "awaiting_server_at_incidents_mean",
+                fixed(CauseEvidence.mean(evidence.awaitingAtIncidentsSum, evidence.incidents), digits: 1)
+            ),
+            (
+                "awaiting_server_at_handshakes_mean",
+                fixed(CauseEvidence.mean(evidence.awaitingAtHandshakesSum, evidence.handshakes), digits: 1)
+            ),
+            ("synacks", String(evidence.synAcks)),
+            ("synacks_cookie_like", String(evidence.cookieLikeSynAcks)),
+            ("incident_resets_ipv4", String(evidence.ipv4IncidentResets)),
+            ("incident_resets_ip_id_zero", String(evidence.zeroIPIDIncidentResets)),
+        ]
+        for hint in CauseHint.hints(report) {
+            rows.append(("hint_" + hint.name, hint.holds ? "yes" : "no"))
+            rows.append(("hint_" + hint.name + "_evidence", hint.evidence))
+        }
         rows += [
             ("first_packet_time", result.packets.firstPacketNanos.map(Timestamp.iso8601) ?? ""),
             ("last_packet_time", result.packets.lastPacketNanos.map(Timestamp.iso8601) ?? ""),
@@ -87,6 +118,14 @@ public enum Summary {
             lines.append(
                 "captured on \(live.interface) for \(fixed(live.elapsedSeconds, digits: 1)) s: \(drops); "
                     + "\(live.openHandshakes) handshake(s) still open at the end")
+            switch live.kernelReasons {
+            case .joined(let resets, let matched):
+                lines.append(
+                    "kernel_reason: \(matched) of \(resets) server RSTs joined to the kernel's tcp:tcp_send_reset events"
+                )
+            case .unavailable(let why):
+                lines.append(why)
+            }
         }
         let skipped = SkipReason.allCases.filter { packets.count(of: $0) > 0 }
             .map { "\(packets.count(of: $0)) \($0.metricName.dropFirst("skipped_".count))" }
@@ -109,6 +148,23 @@ public enum Summary {
             incidentLine += ", first \(Timestamp.iso8601(nanos: first)), last \(Timestamp.iso8601(nanos: last))"
         }
         lines.append(incidentLine)
+        let nearMisses = Outcome.allCases.filter { $0.isNearMiss && report.count(of: $0) > 0 }
+            .map { "\(report.count(of: $0)) \($0.name)" }
+        if !nearMisses.isEmpty {
+            lines.append("near misses (server RSTs that are not the signature): " + nearMisses.joined(separator: ", "))
+        }
+        if report.incidents > 0 {
+            lines.append(
+                "RST origin: "
+                    + ResetOrigin.allCases.map { "\(report.count(of: $0)) \($0.rawValue)" }.joined(separator: ", "))
+        }
+        let hints = CauseHint.hints(report)
+        if report.incidents > 0 || hints.contains(where: \.holds) {
+            lines.append("cause hints (what the packets show; yes means the evidence points that way):")
+            for hint in hints {
+                lines.append("  \(hint.name): \(hint.holds ? "yes" : "no"): \(hint.evidence)")
+            }
+        }
         guard report.incidents > 0 else { return lines.joined(separator: "\n") + "\n" }
         lines.append("by server port:")
         for row in report.serverPorts() where row.incidents > 0 {

@@ -21,6 +21,19 @@ public struct HandshakeRecord: Sendable {
     public var synRetransmits: UInt16
     public var synAckRetransmits: UInt16
     public var history: History
+    /// The SYN-ACK's IP and link-layer fields; meaningful when `synAckTimeNanos` is not zero.
+    public var synAck: PacketFingerprint
+    /// Whether the SYN-ACK looks like a syncookie (`HandshakeState.synAckLooksLikeCookie`).
+    public var synAckLooksLikeCookie: Bool
+    /// The TOS or traffic class of the client's handshake ACK.
+    public var ackTrafficClass: UInt8
+    /// The server RST of the outcome: the one that settled an incident or a near miss, or for `wrongAck`
+    /// the first RST with the wrong sequence number; nil for outcomes without one.
+    public var reset: ResetSegment?
+    /// Attempts to the same server port whose handshake ACK had been seen and whose server had not spoken
+    /// yet (no byte, FIN or RST) when this attempt's handshake ACK came: the accept queue as the packets
+    /// show it, since a server answers once it accepts. 0 without a handshake ACK.
+    public var awaitingServerAtAck: Int
 }
 
 /// Receives every settled attempt. Generic use keeps the call static: no existential per packet.

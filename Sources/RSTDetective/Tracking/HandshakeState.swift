@@ -38,6 +38,17 @@ struct HandshakeState {
     var alternateServerISN: UInt32?
     /// Payload bytes of the segment that completed the handshake (0 for a pure ACK).
     var ackPayloadBytes: UInt32 = 0
+    /// The TCP options of the client's SYN.
+    var synOptions: TCPOptionSet
+    /// The SYN-ACK's IP and link-layer fields, that its connection's RST is compared with.
+    var synAck = PacketFingerprint()
+    /// The TOS or traffic class of the client's handshake ACK, which the kernel's RST echoes.
+    var ackTrafficClass: UInt8 = 0
+    /// Attempts of the same server port that were waiting for the server when the handshake ACK came.
+    var awaitingServerAtAck: UInt32 = 0
+    /// The server RST that settled the attempt, or the first one with a sequence number other than the
+    /// SYN-ACK's + 1 (which then makes the attempt `wrongAck` unless the server speaks or resets properly).
+    var reset: ResetSegment?
     var synRetransmits: UInt16 = 0
     var synAckRetransmits: UInt16 = 0
     var synTimeNanos: Int64
@@ -55,6 +66,7 @@ struct HandshakeState {
         self.isIPv6 = syn.isIPv6
         self.clientISN = syn.sequenceNumber
         self.synPayloadBytes = UInt32(clamping: syn.payloadLength)
+        self.synOptions = syn.fingerprint.options
         self.clientNextSequence = syn.sequenceNumber &+ 1 &+ UInt32(clamping: syn.payloadLength)
         self.synTimeNanos = syn.timestampNanos
         self.deadlineNanos = syn.timestampNanos &+ handshakeTimeoutNanos
@@ -63,11 +75,25 @@ struct HandshakeState {
 
     /// The outcome when the deadline passes, or when the attempt is superseded, with nothing else seen.
     var timeoutOutcome: Outcome {
+        if reset != nil { return .wrongAck }
         switch phase {
-        case .synSent: .unanswered
-        case .synAckReceived: .abandoned
-        case .established: synAckRetransmittedAfterAck ? .ackDropped : .completed
+        case .synSent: return .unanswered
+        case .synAckReceived: return .abandoned
+        case .established: return synAckRetransmittedAfterAck ? .ackDropped : .completed
         }
+    }
+
+    /// The outcome when the capture ends before the deadline.
+    var openAtEndOutcome: Outcome { reset != nil ? .wrongAck : .openAtEnd }
+
+    /// Whether the SYN-ACK looks like a Linux syncookie: one without timestamps cannot carry the window
+    /// scale or SACK-permitted option the SYN offered, because the cookie in the sequence number has no
+    /// room for them (with timestamps, the cookie encodes them in the timestamp and nothing shows).
+    var synAckLooksLikeCookie: Bool {
+        let offered: TCPOptionSet = [.windowScale, .sackPermitted]
+        return phase != .synSent && synOptions.isSuperset(of: offered) && !synOptions.contains(.timestamps)
+            && synAck.options.isDisjoint(with: offered.union(.timestamps))
+            && synAck.options.contains(.maximumSegmentSize)
     }
 
     /// Applies one segment of this connection; every transition of the state machine is here.
@@ -89,6 +115,7 @@ struct HandshakeState {
                     counters.ignoredResets += 1
                     return .unchanged
                 }
+                if reset != nil { return .settled(.wrongAck) }
                 switch phase {
                 case .synSent: return .settled(.unanswered)
                 case .synAckReceived: return .settled(.abandoned)
@@ -119,6 +146,7 @@ struct HandshakeState {
                     phase = .established
                     ackTimeNanos = now
                     ackPayloadBytes = UInt32(clamping: segment.payloadLength)
+                    ackTrafficClass = segment.fingerprint.trafficClass
                     deadlineNanos = now &+ configuration.maximumDelayNanos
                 }
             }
@@ -133,12 +161,21 @@ struct HandshakeState {
         if flags.contains(.rst) {
             switch phase {
             case .synSent where flags.contains(.ack) && acknowledgesSYN(segment.acknowledgmentNumber):
+                reset = ResetSegment(segment)
                 return .settled(.refused)
             case .synAckReceived where segment.sequenceNumber == serverISN &+ 1:
+                reset = ResetSegment(segment)
                 return .settled(.resetBeforeAck)
             case .established where segment.sequenceNumber == serverISN &+ 1:
-                return .settled(flags.contains(.ack) ? .abortedAfterHandshake : .resetAfterHandshake)
-            default:
+                reset = ResetSegment(segment)
+                return .settled(flags.contains(.ack) ? .appAbort : .resetAfterHandshake)
+            case .synAckReceived, .established:
+                // Not the reply to the handshake ACK (RFC 9293 §3.10.7.1 would give it that ACK's number):
+                // the answer to an ACK of something else, or a RST from elsewhere. The client ignores it.
+                counters.ignoredResets += 1
+                if reset == nil { reset = ResetSegment(segment) }
+                return .unchanged
+            case .synSent:
                 counters.ignoredResets += 1
                 return .unchanged
             }
@@ -151,6 +188,7 @@ struct HandshakeState {
                 phase = .synAckReceived
                 serverISN = sequence
                 synAckTimeNanos = now
+                synAck = segment.fingerprint
                 deadlineNanos = now &+ configuration.handshakeTimeoutNanos
             case .synAckReceived:
                 if sequence != serverISN, sequence != alternateServerISN {
@@ -169,7 +207,7 @@ struct HandshakeState {
             return .unchanged
         }
         if phase == .established, segment.payloadLength > 0 || flags.contains(.fin) {
-            return .settled(.completed)
+            return .settled(reset != nil ? .wrongAck : .completed)
         }
         return .unchanged
     }
@@ -184,5 +222,24 @@ struct HandshakeState {
     private func isWithinClientSequence(_ sequence: UInt32) -> Bool {
         let first = clientISN &+ 1
         return sequence &- first <= clientNextSequence &- first
+    }
+}
+
+/// A server RST as the reports describe it.
+public struct ResetSegment: Sendable, Equatable {
+    public var timeNanos: Int64
+    public var sequenceNumber: UInt32
+    public var acknowledgmentNumber: UInt32
+    public var flags: TCPFlags
+    public var window: UInt16
+    public var fingerprint: PacketFingerprint
+
+    public init(_ segment: TCPSegment) {
+        timeNanos = segment.timestampNanos
+        sequenceNumber = segment.sequenceNumber
+        acknowledgmentNumber = segment.acknowledgmentNumber
+        flags = segment.flags
+        window = segment.window
+        fingerprint = segment.fingerprint
     }
 }

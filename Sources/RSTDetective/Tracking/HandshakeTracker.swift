@@ -35,6 +35,9 @@ public struct HandshakeTracker {
     private var sweepCountdown = Self.packetsPerSweep
     /// Capture time before which a full table is not swept again.
     private var nextFullSweepNanos = Int64.min
+    /// Per server port, the tracked attempts whose handshake ACK was seen and whose server has not spoken
+    /// yet: the accept queue as the packets show it (`HandshakeRecord.awaitingServerAtAck`).
+    private var awaitingServer = [UInt32](repeating: 0, count: 65536)
 
     /// - Parameters:
     ///   - configuration: Delays and limits.
@@ -112,12 +115,18 @@ public struct HandshakeTracker {
                 let fromClient = sourceIsLower == state.clientIsLower
                 let transition = table[slot: slot].advance(
                     with: segment, fromClient: fromClient, configuration: configuration, counters: &counters)
+                if state.phase != .established, table[slot: slot].phase == .established {
+                    let port = Int(segment.destinationPort)
+                    table[slot: slot].awaitingServerAtAck = awaitingServer[port]
+                    awaitingServer[port] &+= 1
+                }
                 switch transition {
                 case .unchanged:
                     break
                 case .settled(let outcome):
                     settle(slot: slot, key: key, outcome: outcome, at: now, observer: &observer)
                 case .restarted:
+                    leave(table[slot: slot], key: key)
                     observer.record(Self.record(state, key: key, outcome: state.timeoutOutcome, at: now))
                     table[slot: slot] = HandshakeState(
                         syn: segment, clientIsLower: sourceIsLower,
@@ -172,8 +181,9 @@ public struct HandshakeTracker {
             let expired = clockNanos >= state.deadlineNanos
             observer.record(
                 Self.record(
-                    state, key: table.key(at: slot), outcome: expired ? state.timeoutOutcome : .openAtEnd,
+                    state, key: table.key(at: slot), outcome: expired ? state.timeoutOutcome : state.openAtEndOutcome,
                     at: expired ? state.deadlineNanos : clockNanos))
+            leave(state, key: table.key(at: slot))
         }
         table.removeAll()
     }
@@ -212,12 +222,21 @@ public struct HandshakeTracker {
         slot: Int, key: FlowKey, outcome: Outcome, at time: Int64, observer: inout Observer
     ) {
         observer.record(Self.record(table[slot: slot], key: key, outcome: outcome, at: time))
+        leave(table[slot: slot], key: key)
         table.remove(at: slot)
     }
 
-    private static func record(_ state: HandshakeState, key: FlowKey, outcome: Outcome, at time: Int64)
-        -> HandshakeRecord
-    {
+    /// Counts an attempt out of `awaitingServer` when it leaves the table.
+    private mutating func leave(_ state: HandshakeState, key: FlowKey) {
+        guard state.phase == .established else { return }
+        let port = Int(
+            state.clientIsLower ? UInt16(truncatingIfNeeded: key.ports) : UInt16(truncatingIfNeeded: key.ports >> 16))
+        awaitingServer[port] &-= 1
+    }
+
+    private static func record(
+        _ state: HandshakeState, key: FlowKey, outcome: Outcome, at time: Int64
+    ) -> HandshakeRecord {
         let lowerPort = UInt16(truncatingIfNeeded: key.ports >> 16)
         let upperPort = UInt16(truncatingIfNeeded: key.ports)
         return HandshakeRecord(
@@ -237,6 +256,11 @@ public struct HandshakeTracker {
             serverISN: state.serverISN,
             synRetransmits: state.synRetransmits,
             synAckRetransmits: state.synAckRetransmits,
-            history: state.history)
+            history: state.history,
+            synAck: state.synAck,
+            synAckLooksLikeCookie: state.synAckLooksLikeCookie,
+            ackTrafficClass: state.ackTrafficClass,
+            reset: outcome == .completed ? nil : state.reset,
+            awaitingServerAtAck: Int(state.awaitingServerAtAck))
     }
 }

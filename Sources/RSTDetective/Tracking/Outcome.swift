@@ -8,10 +8,20 @@ public enum Outcome: UInt8, CaseIterable, Sendable {
     /// number is that ACK's acknowledgement number and whose ACK flag is clear (RFC 9293 reset generation
     /// for a segment with no connection), having sent no byte since its SYN-ACK, within the maximum delay.
     case resetAfterHandshake
-    /// The same, but with the ACK flag set: a socket being aborted (SO_LINGER 0, or unaccepted children
-    /// reset when their listener closes). A near miss, not an incident.
-    case abortedAfterHandshake
-    /// The server answered the SYN with RST+ACK acknowledging it.
+    /// A near miss: after the SYN-ACK and before the server's first byte or FIN, the server side sent a RST
+    /// whose sequence number is not the SYN-ACK's + 1, so it answers no ACK of this handshake (an ACK of a
+    /// wrong number, or a RST from elsewhere with a guessed sequence number), and the client ignores it;
+    /// the attempt did not end as an incident. The connection may have gone on.
+    case wrongAck
+    /// A near miss: as the signature, but RST+ACK from the server's socket, in a burst with another such
+    /// reset on the same server port (`NearMissClassifier`): the children left in a listener's accept queue,
+    /// reset together when the listener closes.
+    case listenerClose
+    /// A near miss: as the signature, but RST+ACK from the server's socket, on its own: an application
+    /// abort after accept (SO_LINGER 0, or close() with the request unread), or a lone unaccepted child of
+    /// a listener that closed, which looks the same.
+    case appAbort
+    /// A near miss: the server answered the SYN with RST+ACK acknowledging it.
     case refused
     /// No SYN-ACK came: the handshake timeout passed after the client's last SYN, or the client reset.
     case unanswered
@@ -28,6 +38,14 @@ public enum Outcome: UInt8, CaseIterable, Sendable {
     /// The capture ended before the outcome could be settled.
     case openAtEnd
 
+    /// Whether this outcome is a near miss: a server RST that is not the signature (`--near-misses`).
+    public var isNearMiss: Bool {
+        switch self {
+        case .wrongAck, .listenerClose, .appAbort, .refused: true
+        default: false
+        }
+    }
+
     /// The name of this outcome's counter in summary.csv.
     public var metricName: String { "outcome_" + name }
 
@@ -36,7 +54,9 @@ public enum Outcome: UInt8, CaseIterable, Sendable {
         switch self {
         case .completed: "completed"
         case .resetAfterHandshake: "reset_after_handshake"
-        case .abortedAfterHandshake: "aborted_after_handshake"
+        case .wrongAck: "wrong_ack"
+        case .listenerClose: "listener_close"
+        case .appAbort: "app_abort"
         case .refused: "refused"
         case .unanswered: "unanswered"
         case .abandoned: "abandoned"

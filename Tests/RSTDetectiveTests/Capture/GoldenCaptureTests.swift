@@ -65,4 +65,51 @@ struct GoldenCase: Sendable, CustomTestStringConvertible {
             #expect(resets.contains(Fixtures.tuple(row)), "\(golden.name): \(Fixtures.tuple(row))")
         }
     }
+
+    /// The near misses must be exactly the expected 4-tuples, each of the expected kind.
+    @Test(arguments: GoldenCase.all())
+    func nearMissesMatchExpectation(_ golden: GoldenCase) throws {
+        let path = Fixtures.path("\(golden.name).expected-near-misses.csv")
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let expected = try Fixtures.readCSV(path).map { "\(Fixtures.tuple($0)) \($0["kind"] ?? "")" }.sorted()
+        let nearMisses = Fixtures.connections(golden.inputs).filter(\.handshake.outcome.isNearMiss)
+        #expect(nearMisses.map { "\(Fixtures.tuple($0)) \($0.handshake.outcome.name)" }.sorted() == expected)
+    }
+
+    /// Each incident's RST origin must be the one its capture's independent view gives (who really sent
+    /// it), except that `same-host` is the right answer for the server's stack and for a REJECT on the
+    /// server when nothing in the packets tells them apart.
+    @Test(arguments: GoldenCase.all())
+    func originsMatchExpectation(_ golden: GoldenCase) throws {
+        let path = Fixtures.path("\(golden.name).expected-origins.csv")
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let expected = Dictionary(
+            uniqueKeysWithValues: try Fixtures.readCSV(path).map { (Fixtures.tuple($0), $0["rst_origin"] ?? "") })
+        let (_, incidents) = Fixtures.analyze(golden.inputs)
+        #expect(incidents.count == expected.count)
+        for incident in incidents {
+            let truth = expected[Fixtures.tuple(incident)]
+            let verdict = incident.provenance?.origin
+            let compatible =
+                verdict?.rawValue == truth
+                || (verdict == .sameHost
+                    && (truth == ResetOrigin.sameStack.rawValue || truth == ResetOrigin.firewallLike.rawValue))
+            #expect(
+                compatible,
+                "\(golden.name): \(Fixtures.tuple(incident)) is \(truth ?? "not expected"), got \(verdict?.rawValue ?? "none")"
+            )
+        }
+    }
+
+    /// The real captures, made by the kernel, show every near-miss kind and every origin verdict.
+    @Test func realCapturesShowEveryKindAndVerdict() {
+        let real = GoldenCase.all().filter {
+            FileManager.default.fileExists(atPath: Fixtures.path("\($0.name).client.csv"))
+        }
+        let connections = real.flatMap { Fixtures.connections($0.inputs) }
+        let kinds = Set(connections.map(\.handshake.outcome).filter(\.isNearMiss))
+        let origins = Set(connections.filter(\.isIncident).compactMap { $0.provenance?.origin })
+        #expect(kinds == Set(Outcome.allCases.filter(\.isNearMiss)))
+        #expect(origins == Set(ResetOrigin.allCases))
+    }
 }

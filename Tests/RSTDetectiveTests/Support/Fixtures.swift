@@ -25,6 +25,15 @@ enum Fixtures {
         return (result, incidents)
     }
 
+    /// Runs the analyzer with default options and collects every settled attempt.
+    static func connections(_ paths: [String]) -> [Connection] {
+        var connections: [Connection] = []
+        _ = Analyzer.run(paths: paths, options: AnalysisOptions(), logger: Logger(label: "test")) { connection in
+            connections.append(connection)
+        }
+        return connections
+    }
+
     /// Reads a CSV file with a header row into dictionaries (the fixtures have no quoted fields).
     static func readCSV(_ path: String) throws -> [[String: String]] {
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(whereSeparator: \.isNewline).map(

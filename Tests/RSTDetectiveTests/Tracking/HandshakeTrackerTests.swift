@@ -17,21 +17,26 @@ struct Conversation {
     let client = IPAddress(ipv4: 0x0a01_0001)
     let server = IPAddress(ipv4: 0x0a01_0002)
 
-    mutating func client(_ micros: Int64, _ flags: TCPFlags, seq: UInt32, ack: UInt32 = 0, payload: Int = 0) {
+    mutating func client(
+        _ micros: Int64, _ flags: TCPFlags, seq: UInt32, ack: UInt32 = 0, payload: Int = 0,
+        fingerprint: PacketFingerprint = PacketFingerprint()
+    ) {
         tracker.process(
             TCPSegment(
                 timestampNanos: micros * 1000, source: client, destination: server, sourcePort: clientPort,
                 destinationPort: 8080, isIPv6: false, sequenceNumber: seq, acknowledgmentNumber: ack, flags: flags,
-                window: 100, payloadLength: payload), observer: &collector)
+                window: 100, payloadLength: payload, fingerprint: fingerprint), observer: &collector)
     }
 
-    mutating func server(_ micros: Int64, _ flags: TCPFlags, seq: UInt32, ack: UInt32 = 0, payload: Int = 0) {
+    mutating func server(
+        _ micros: Int64, _ flags: TCPFlags, seq: UInt32, ack: UInt32 = 0, payload: Int = 0,
+        fingerprint: PacketFingerprint = PacketFingerprint()
+    ) {
         tracker.process(
             TCPSegment(
                 timestampNanos: micros * 1000, source: server, destination: client, sourcePort: 8080,
                 destinationPort: clientPort, isIPv6: false, sequenceNumber: seq, acknowledgmentNumber: ack,
-                flags: flags,
-                window: 0, payloadLength: payload), observer: &collector)
+                flags: flags, window: 0, payloadLength: payload, fingerprint: fingerprint), observer: &collector)
     }
 
     /// SYN (ISN 100) at 0, SYN-ACK (ISN 5000) at 100 µs, ACK at 200 µs.
@@ -73,15 +78,85 @@ struct Conversation {
         var conversation = Conversation()
         conversation.handshake()
         conversation.server(300, [.rst, .ack], seq: 5001, ack: 101)
-        #expect(conversation.finish() == [.abortedAfterHandshake])
+        #expect(conversation.finish() == [.appAbort])
+        #expect(conversation.collector.records.first?.reset?.flags == [.rst, .ack])
     }
 
+    /// A server RST with another sequence number than the SYN-ACK's + 1, and then silence, is `wrongAck`,
+    /// with that RST in the record; the client ignored it.
+    @Test func aWrongSequenceResetAndSilenceIsWrongAck() throws {
+        var conversation = Conversation()
+        conversation.handshake()
+        conversation.server(300, .rst, seq: 9999)
+        #expect(conversation.finish() == [.wrongAck])
+        let reset = try #require(conversation.collector.records.first?.reset)
+        #expect(reset.sequenceNumber == 9999)
+        #expect(reset.timeNanos == 300_000)
+
+        // The server answering an ACK of a wrong number, before any valid ACK: wrongAck at the timeout.
+        var wrongAck = Conversation()
+        wrongAck.client(0, .syn, seq: 100)
+        wrongAck.server(100, [.syn, .ack], seq: 5000, ack: 101)
+        wrongAck.client(200, .ack, seq: 101, ack: 10001)
+        wrongAck.server(210, .rst, seq: 10001)
+        wrongAck.client(61_000_000, .syn, seq: 7)
+        #expect(wrongAck.collector.outcomes == [.wrongAck])
+
+        // The proper RST after a stray one is still the incident.
+        var incident = Conversation()
+        incident.handshake()
+        incident.server(300, .rst, seq: 9999)
+        incident.server(400, .rst, seq: 5001)
+        #expect(incident.finish() == [.resetAfterHandshake])
+        #expect(incident.collector.records.first?.reset?.sequenceNumber == 5001)
+    }
+
+    /// A SYN-ACK without timestamps that drops the window scale and SACK-permitted its SYN offered looks
+    /// like a syncookie; one that keeps them, or a SYN with timestamps, does not.
+    @Test func syncookieLikeSynAcks() {
+        func synAckLooksLikeCookie(syn: TCPOptionSet, synAck: TCPOptionSet) -> Bool {
+            var conversation = Conversation()
+            var synFingerprint = PacketFingerprint()
+            synFingerprint.options = syn
+            var synAckFingerprint = PacketFingerprint()
+            synAckFingerprint.options = synAck
+            conversation.client(0, .syn, seq: 100, fingerprint: synFingerprint)
+            conversation.server(100, [.syn, .ack], seq: 5000, ack: 101, fingerprint: synAckFingerprint)
+            _ = conversation.finish()
+            return conversation.collector.records.first?.synAckLooksLikeCookie ?? false
+        }
+        let offered: TCPOptionSet = [.maximumSegmentSize, .windowScale, .sackPermitted]
+        #expect(synAckLooksLikeCookie(syn: offered, synAck: .maximumSegmentSize))
+        #expect(!synAckLooksLikeCookie(syn: offered, synAck: offered))
+        #expect(!synAckLooksLikeCookie(syn: offered.union(.timestamps), synAck: .maximumSegmentSize))
+        #expect(!synAckLooksLikeCookie(syn: .maximumSegmentSize, synAck: .maximumSegmentSize))
+    }
+
+    /// `awaitingServerAtAck` counts the earlier attempts to the port whose ACK came and whose server has
+    /// not spoken: two waiting, then one answered, then the fourth sees two again.
+    @Test func handshakesWaitingForTheServerAreCounted() {
+        var conversation = Conversation()
+        for port: UInt16 in 40001...40003 {
+            conversation.clientPort = port
+            conversation.handshake()
+        }
+        conversation.clientPort = 40001
+        conversation.server(300, [.ack, .psh], seq: 5001, ack: 101, payload: 10)
+        conversation.clientPort = 40004
+        conversation.handshake()
+        _ = conversation.finish()
+        let waiting = Dictionary(
+            uniqueKeysWithValues: conversation.collector.records.map { ($0.clientPort, $0.awaitingServerAtAck) })
+        #expect(waiting == [40001: 0, 40002: 1, 40003: 2, 40004: 2])
+    }
+
+    /// The client ignores it and the connection goes on; the attempt is still a `wrongAck` near miss.
     @Test func aResetWithAnotherSequenceNumberIsIgnored() {
         var conversation = Conversation()
         conversation.handshake()
         conversation.server(300, .rst, seq: 9999)
         conversation.server(400, [.ack, .psh], seq: 5001, ack: 101, payload: 10)
-        #expect(conversation.finish() == [.completed])
+        #expect(conversation.finish() == [.wrongAck])
         #expect(conversation.tracker.counters.ignoredResets == 1)
     }
 
