@@ -117,6 +117,20 @@ SCENARIOS = {
         server=OVERFLOW_SERVER,
         client=OVERFLOW_CLIENT,
         ports=[8080]),
+    "syncookie-no-timestamps": dict(
+        summary="As syncookie-overflow (same listener, application, clients and server sysctls) but with TCP "
+                "timestamps off in the CLIENT namespace (net.ipv4.tcp_timestamps=0), so every SYN offers MSS, "
+                "SACK-permitted and window scale but no timestamps. Without a timestamp to hold them, Linux's "
+                "syncookie SYN-ACK carries MSS only (no window scale, no SACK-permitted), while the SYN-ACK of "
+                "a queued request carries MSS, SACK-permitted and window scale. Also writes "
+                "syncookie-no-timestamps.expected-summary.csv (synacks_cookie_like).",
+        sysctls={"net.ipv4.tcp_migrate_req": 0, "net.ipv4.tcp_abort_on_overflow": 0,
+                 "net.ipv4.tcp_syncookies": 1},
+        client_sysctls={"net.ipv4.tcp_timestamps": 0},
+        server=OVERFLOW_SERVER,
+        client=OVERFLOW_CLIENT,
+        ports=[8080],
+        cookie_summary=True),
     "normal-confounders": dict(
         summary="Confounders, each 2-3 times over IPv4 and IPv6 (client.py role confounders): plain "
                 "request/response (also with the ACK piggybacked on the request); SYN to closed port 8089; "
@@ -306,14 +320,20 @@ COUNTERS = ("ListenOverflows", "ListenDrops", "TCPReqQFullDoCookies", "TCPReqQFu
             "TCPSynRetrans", "TCPMigrateReqSuccess", "TCPMigrateReqFailure")
 
 
-def server_counters():
-    """Non-zero TcpExt counters of the server namespace (/proc/net/netstat)."""
-    out = subprocess.run(netns(NS_SRV, "cat", "/proc/net/netstat"), check=True, capture_output=True,
+def tcpext(ns=NS_SRV):
+    """All TcpExt counters of a namespace (/proc/net/netstat)."""
+    out = subprocess.run(netns(ns, "cat", "/proc/net/netstat"), check=True, capture_output=True,
                          text=True).stdout.splitlines()
     got = {}
     for names, values in zip(out[0::2], out[1::2]):
         if names.startswith("TcpExt:"):
             got = dict(zip(names.split()[1:], map(int, values.split()[1:])))
+    return got
+
+
+def server_counters():
+    """Non-zero TcpExt counters of the server namespace (/proc/net/netstat)."""
+    got = tcpext(NS_SRV)
     return {k: got[k] for k in COUNTERS if got.get(k)}
 
 
@@ -343,12 +363,12 @@ def nft_counter(ns):
     return counts[0]
 
 
-def set_sysctls(sysctls):
+def set_sysctls(sysctls, ns=NS_SRV):
     for key, value in sysctls.items():
-        subprocess.run(netns(NS_SRV, "sysctl", "-qw", "%s=%s" % (key, value)), check=True)
+        subprocess.run(netns(ns, "sysctl", "-qw", "%s=%s" % (key, value)), check=True)
     got = {}
     for key in sysctls:
-        out = subprocess.run(netns(NS_SRV, "sysctl", "-n", key), check=True, capture_output=True, text=True)
+        out = subprocess.run(netns(ns, "sysctl", "-n", key), check=True, capture_output=True, text=True)
         got[key] = int(out.stdout.strip())
     if got != {k: int(v) for k, v in sysctls.items()}:
         raise RuntimeError("sysctls not applied: %r" % got)
@@ -366,6 +386,7 @@ def record(name, out_dir, work_dir):
         if os.path.exists(p):
             os.unlink(p)
     sysctls = set_sysctls(sc["sysctls"])
+    client_sysctls = set_sysctls(sc["client_sysctls"], NS_CLI) if sc.get("client_sysctls") else {}
     iface = sc.get("iface", "rstd-s")
     cap_ns = sc.get("capture_ns", NS_SRV)
     for ns, key in ((NS_SRV, "server_nft"), (NS_CLI, "client_nft")):
@@ -377,6 +398,7 @@ def record(name, out_dir, work_dir):
                         "--rtr-mac", mac(NS_RTR, "rstd-r0")]
         out_rsts_before = {ns: out_rsts(ns) for ns in (NS_ALT, NS_ALT2)}
     procs = []
+    cookies_before = tcpext(NS_SRV).get("SyncookiesSent", 0)
     try:
         trace_start()
         tcpdump = subprocess.Popen(
@@ -410,6 +432,7 @@ def record(name, out_dir, work_dir):
         tcpdump.send_signal(signal.SIGINT)
         tcpdump.wait(10)
         tcpdump_err = tcpdump.stderr.read()
+        cookies_sent = tcpext(NS_SRV).get("SyncookiesSent", 0) - cookies_before
     finally:
         for p in procs:
             if p.poll() is None:
@@ -467,6 +490,24 @@ def record(name, out_dir, work_dir):
         why = pcapcheck.near_miss_mismatch(shapes.get(tuple(row[:4])), row[4])
         if why:
             problems.append("%s: near miss %s (%s) on the wire: %s" % (name, tuple(row[:4]), row[4], why))
+    cookie = None
+    if sc.get("cookie_summary"):
+        # synacks_cookie_like from the server kernel's own count of cookie SYN-ACKs it sent
+        # (TcpExt SyncookiesSent over the run), checked against a reading of the wire.
+        census = pcapcheck.synack_option_census(final_pcap, set(sc["ports"]))
+        cookie = dict(census, syncookies_sent=cookies_sent)
+        if census["cookie_like_synacks"] != cookies_sent:
+            problems.append("%s: SyncookiesSent grew by %d, but the capture holds %d cookie-like SYN-ACKs"
+                            % (name, cookies_sent, census["cookie_like_synacks"]))
+        if census["cookie_like_flows"] != census["cookie_like_synacks"]:
+            problems.append("%s: %d cookie-like SYN-ACKs on %d attempts (one per attempt expected)"
+                            % (name, census["cookie_like_synacks"], census["cookie_like_flows"]))
+        if census["mixed_flows"] or census["other_synacks"] or census["syns_other"]:
+            problems.append("%s: unexpected handshake options: %r" % (name, census))
+        if cookies_sent <= 0:
+            problems.append("%s: no syncookie SYN-ACK was sent (the SYN queue never overflowed)" % name)
+        write_csv(os.path.join(work, name + ".expected-summary.csv"), ["metric", "value"],
+                  [("synacks_cookie_like", cookies_sent)])
     for p in problems:
         loud(p)
     result["disagreements"].extend(problems)
@@ -477,7 +518,8 @@ def record(name, out_dir, work_dir):
                      min_ms=round(ms[0], 3) if ms else None, median_ms=round(ms[len(ms) // 2], 3) if ms else None,
                      max_ms=round(ms[-1], 3) if ms else None)
     summary = dict(
-        name=name, summary=sc["summary"], sysctls=sysctls, iface=iface, tcpdump_args=sc.get("tcpdump", []),
+        name=name, summary=sc["summary"], sysctls=sysctls, client_sysctls=client_sysctls, cookie=cookie,
+        iface=iface, tcpdump_args=sc.get("tcpdump", []),
         snaplen=SNAPLEN, linktype=info["linktype"], precision=info["precision"], packets=info["packets"],
         bytes=os.path.getsize(final_pcap), kernel_drops=kernel_drops, client_seconds=round(client_seconds, 1),
         connections=len(conns), results=dict(collections.Counter(c["result"] for c in conns)),
@@ -493,7 +535,10 @@ def record(name, out_dir, work_dir):
     with open(os.path.join(work_dir, "summary-%s.json" % name), "w") as f:
         json.dump(summary, f, indent=1, sort_keys=True)
     # Publish the capture, its two CSVs and its README section together.
-    for suffix in (".pcap", ".client.csv", ".expected.csv", ".expected-near-misses.csv", ".expected-origins.csv"):
+    suffixes = [".pcap", ".client.csv", ".expected.csv", ".expected-near-misses.csv", ".expected-origins.csv"]
+    if cookie is not None:
+        suffixes.append(".expected-summary.csv")
+    for suffix in suffixes:
         os.replace(os.path.join(work, name + suffix), os.path.join(out_dir, name + suffix))
     readme(out_dir, work_dir)
     print_summary(summary)
@@ -867,6 +912,11 @@ def section(s):
         s["summary"],
         "",
         "- Server namespace sysctls: %s." % sysctls,
+    ]
+    if s.get("client_sysctls"):
+        lines.append("- Client namespace sysctls: %s." % ", ".join(
+            "%s=%s" % (k.replace("net.ipv4.", ""), v) for k, v in sorted(s["client_sysctls"].items())))
+    lines += [
         "- Capture: `tcpdump -i %s -s %d --immediate-mode -U%s` in %s; link type %s, %s-second timestamps, "
         "%d packets, "
         "%d bytes." % (s["iface"], s["snaplen"], "".join(" " + a for a in s["tcpdump_args"]),
@@ -901,6 +951,17 @@ def section(s):
     if s["server_counters"]:
         lines.append("- Server namespace TcpExt counters (non-zero): %s." % ", ".join(
             "%s %d" % kv for kv in sorted(s["server_counters"].items())))
+    ck = s.get("cookie")
+    if ck:
+        lines.append(
+            "- Cookie SYN-ACKs (`%s.expected-summary.csv`: synacks_cookie_like **%d**): the server's TcpExt "
+            "SyncookiesSent grew by %d over the run; on the wire, %d SYN-ACKs (on %d attempts) answer a SYN "
+            "offering window scale and SACK-permitted without timestamps with MSS but no window scale, "
+            "SACK-permitted or timestamps; the other %d SYN-ACKs carry MSS, window scale and SACK-permitted; "
+            "%d of %d SYNs offered window scale and SACK-permitted without timestamps." % (
+                s["name"], ck["syncookies_sent"], ck["syncookies_sent"], ck["cookie_like_synacks"],
+                ck["cookie_like_flows"], ck["full_synacks"], ck["syns_ws_sack_no_ts"],
+                ck["syns_ws_sack_no_ts"] + ck["syns_other"]))
     if s.get("churns"):
         lines.append("- Listener changes made by the churner: %d." % s["churns"])
     labels = "; ".join("%s %d" % (k, v) for k, v in sorted(s["labels"].items()))
@@ -957,8 +1018,17 @@ as its capture and this README is rewritten from that run. `KEEP_WORK=1` keeps t
 - `NAME.expected-origins.csv`: one row per expected incident (exactly the rows of
   `NAME.expected.csv`, same order): `client_ip,client_port,server_ip,server_port,rst_origin` with
   `same-stack`, `firewall-like` or `other-host`, rules below.
+- `NAME.expected-summary.csv` (syncookie-no-timestamps only): `metric,value` with one row,
+  `synacks_cookie_like`: the cookie SYN-ACKs the server kernel sent, from its TcpExt
+  `SyncookiesSent` counter over the run, checked against the wire: the SYN-ACKs that answer a SYN
+  offering window scale and SACK-permitted without timestamps with MSS but none of window scale,
+  SACK-permitted or timestamps (a Linux syncookie has no room for them without timestamps). The
+  two must be equal, with one such SYN-ACK per connection attempt, every SYN offering window scale
+  and SACK-permitted without timestamps and every other SYN-ACK carrying MSS, window scale and
+  SACK-permitted; otherwise `DISAGREEMENT`.
 
-All three expected files come from the joined view below, never from rst-detective.
+All these expected files come from the joined view below (and the kernel's counters), never
+from rst-detective.
 
 ## Expected-file rule
 

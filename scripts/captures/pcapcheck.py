@@ -161,3 +161,100 @@ def near_miss_mismatch(f, kind):
     if kind == "wrong_ack":
         return None if not right else "RST seq is SYN-ACK seq + 1"
     return "unknown kind %r" % kind
+
+
+def tcp_option_kinds(path):
+    """Yields (ts, src, sport, dst, dport, seq, flags, kinds) for every TCP segment, kinds being
+    the set of TCP option kinds it carries (2 MSS, 3 window scale, 4 SACK-permitted,
+    8 timestamps). Needs the whole TCP header in the snap length (128 is enough)."""
+    linktype, _, _, pkts = read_pcap(path)
+    for ts, _, _, b in pkts:
+        if linktype == LINKTYPE_ETHERNET:
+            etype, off = struct.unpack("!H", b[12:14])[0], 14
+            while etype in (0x8100, 0x88A8):
+                etype, off = struct.unpack("!H", b[off + 2:off + 4])[0], off + 4
+        elif linktype == LINKTYPE_LINUX_SLL2:
+            etype, off = struct.unpack("!H", b[0:2])[0], 20
+        else:
+            raise ValueError("unsupported link type %d" % linktype)
+        if etype == 0x0800 and len(b) >= off + 20:
+            if b[off + 9] != 6:
+                continue
+            src, dst = ipaddress.ip_address(b[off + 12:off + 16]), ipaddress.ip_address(b[off + 16:off + 20])
+            t = off + (b[off] & 15) * 4
+        elif etype == 0x86DD and len(b) >= off + 40:
+            if b[off + 6] != 6:
+                continue
+            src, dst = ipaddress.ip_address(b[off + 8:off + 24]), ipaddress.ip_address(b[off + 24:off + 40])
+            t = off + 40
+        else:
+            continue
+        if len(b) < t + 20:
+            continue
+        sport, dport, seq, _, doff, flags = struct.unpack("!HHIIBB", b[t:t + 14])
+        end = t + (doff >> 4) * 4
+        if len(b) < end:
+            raise ValueError("%s: TCP header cut by the snap length" % path)
+        kinds, i = set(), t + 20
+        while i < end:
+            kind = b[i]
+            if kind == 0:
+                break
+            if kind == 1:
+                i += 1
+                continue
+            if i + 1 >= end or b[i + 1] < 2:
+                raise ValueError("%s: malformed TCP option at byte %d" % (path, i))
+            kinds.add(kind)
+            i += b[i + 1]
+        yield ts, str(src), sport, str(dst), dport, seq, flags, kinds
+
+
+MSS, WSCALE, SACK_OK, TSTAMP = 2, 3, 4, 8
+
+
+def synack_option_census(path, server_ports):
+    """Reads the handshake options on the wire. Per attempt (a client SYN with a new ISN on a
+    4-tuple), the options of its SYNs and of every SYN-ACK the server sent. Returns a dict:
+      syns_ws_sack_no_ts / syns_other: attempts whose SYN offered WS and SACK-permitted without
+        timestamps / anything else;
+      cookie_like_synacks: SYN-ACK packets answering a WS+SACK, no-TS SYN with MSS and none of
+        WS, SACK-permitted, timestamps (a Linux syncookie SYN-ACK for such a SYN);
+      cookie_like_flows: attempts with at least one such SYN-ACK;
+      full_synacks: SYN-ACK packets carrying MSS, WS and SACK-permitted (a request socket's);
+      other_synacks: any other SYN-ACK; mixed_flows: attempts with both kinds of SYN-ACK."""
+    syn_of = {}     # 4-tuple -> (isn, kinds) of the current attempt
+    flows = {}      # (4-tuple, isn) -> kinds of SYN-ACKs seen
+    out = dict(syns_ws_sack_no_ts=0, syns_other=0, cookie_like_synacks=0, full_synacks=0, other_synacks=0)
+    for _, src, sport, dst, dport, seq, flags, kinds in tcp_option_kinds(path):
+        syn, ackf = flags & 0x02, flags & 0x10
+        if not syn:
+            continue
+        if dport in server_ports and not ackf:
+            key = (src, sport, dst, dport)
+            if syn_of.get(key, (None,))[0] != seq:
+                syn_of[key] = (seq, kinds)
+                flows[(key, seq)] = set()
+                if {WSCALE, SACK_OK} <= kinds and TSTAMP not in kinds:
+                    out["syns_ws_sack_no_ts"] += 1
+                else:
+                    out["syns_other"] += 1
+        elif sport in server_ports and ackf:
+            key = (dst, dport, src, sport)
+            if key not in syn_of:
+                out["other_synacks"] += 1
+                continue
+            isn, syn_kinds = syn_of[key]
+            offered = {WSCALE, SACK_OK} <= syn_kinds and TSTAMP not in syn_kinds
+            if offered and MSS in kinds and not kinds & {WSCALE, SACK_OK, TSTAMP}:
+                out["cookie_like_synacks"] += 1
+                flows[(key, isn)].add("cookie")
+            elif {MSS, WSCALE, SACK_OK} <= kinds:
+                out["full_synacks"] += 1
+                flows[(key, isn)].add("full")
+            else:
+                out["other_synacks"] += 1
+                flows[(key, isn)].add("other")
+    out["cookie_like_flows"] = sum(1 for v in flows.values() if "cookie" in v)
+    out["mixed_flows"] = sum(1 for v in flows.values() if len(v) > 1)
+    return out
