@@ -125,16 +125,16 @@ public struct CauseHint: Sendable, Equatable {
     /// Accept-queue overflow with `tcp_abort_on_overflow=1`: incidents whose handshake ACK came while more
     /// connections were waiting for their server than at other handshakes (at least 1.5 times as many on
     /// average, and 2 or more), or after a SYN or SYN-ACK retransmission (a full queue drops SYNs and
-    /// ACKs) at least 1.5 times as often, in at least half the incidents.
+    /// ACKs) at least 1.5 times as often, in at least half the incidents; with 3 incidents or more, since
+    /// one or two say nothing about a share.
     static func acceptQueueOverflow(_ evidence: CauseEvidence) -> CauseHint {
         let incidentShare = share(evidence.incidentsAfterRetransmit, evidence.incidents)
         let handshakeShare = share(evidence.handshakesAfterRetransmit, evidence.handshakes)
         let awaitingAtIncidents = CauseEvidence.mean(evidence.awaitingAtIncidentsSum, evidence.incidents)
         let awaitingAtHandshakes = CauseEvidence.mean(evidence.awaitingAtHandshakesSum, evidence.handshakes)
-        let afterRetransmits =
-            evidence.incidents > 0 && incidentShare >= 0.5 && incidentShare >= 1.5 * handshakeShare
-        let crowded =
-            evidence.incidents > 0 && awaitingAtIncidents >= 2 && awaitingAtIncidents >= 1.5 * awaitingAtHandshakes
+        let enough = evidence.incidents >= 3
+        let afterRetransmits = enough && incidentShare >= 0.5 && incidentShare >= 1.5 * handshakeShare
+        let crowded = enough && awaitingAtIncidents >= 2 && awaitingAtIncidents >= 1.5 * awaitingAtHandshakes
         let text =
             "at the handshake ACK of the incidents, \(Summary.fixed(awaitingAtIncidents, digits: 1)) connections "
             + "to the same port were waiting for their server (acknowledged, nothing sent back yet) on average, "

@@ -17,6 +17,34 @@ enum HandshakeTransition {
     /// The client sent a SYN with a new sequence number on the same 4-tuple: a new attempt replaces this
     /// one (Zeek's connection reuse).
     case restarted
+    /// Still open, but the segment is the first server RST with the wrong sequence number, which the
+    /// reports show if the attempt ends as `wrongAck`.
+    case strayReset
+}
+
+/// The SYN-ACK's fields a RST is compared with, kept small: the flow table holds one per open handshake.
+struct SynAckFields {
+    /// The link-layer source with bit 63 set, or 0 for none (an optional would take 8 bytes more).
+    private var taggedSourceMAC: UInt64 = 0
+    private var flowLabel: UInt32 = 0
+    private var hopLimit: UInt8 = 0
+
+    init() {}
+
+    init(_ fingerprint: PacketFingerprint) {
+        taggedSourceMAC = fingerprint.sourceMAC.map { $0 | 1 << 63 } ?? 0
+        flowLabel = fingerprint.flowLabel
+        hopLimit = fingerprint.hopLimit
+    }
+
+    /// A fingerprint with these fields, the others zero.
+    var fingerprint: PacketFingerprint {
+        var fingerprint = PacketFingerprint()
+        fingerprint.sourceMAC = taggedSourceMAC == 0 ? nil : taggedSourceMAC & 0xffff_ffff_ffff
+        fingerprint.flowLabel = flowLabel
+        fingerprint.hopLimit = hopLimit
+        return fingerprint
+    }
 }
 
 /// The state of one connection attempt, from the client's SYN until its outcome is settled.
@@ -40,15 +68,22 @@ struct HandshakeState {
     var ackPayloadBytes: UInt32 = 0
     /// The TCP options of the client's SYN.
     var synOptions: TCPOptionSet
-    /// The SYN-ACK's IP and link-layer fields, that its connection's RST is compared with.
-    var synAck = PacketFingerprint()
+    /// Whether the SYN-ACK looks like a Linux syncookie: one without timestamps cannot carry the window
+    /// scale or SACK-permitted option the SYN offered, because the cookie in the sequence number has no
+    /// room for them (with timestamps, the cookie encodes them in the timestamp and nothing shows).
+    var synAckLooksLikeCookie = false
+    /// The SYN-ACK's fields that its connection's RST is compared with (`Provenance`).
+    var synAck = SynAckFields()
     /// The TOS or traffic class of the client's handshake ACK, which the kernel's RST echoes.
     var ackTrafficClass: UInt8 = 0
     /// Attempts of the same server port that were waiting for the server when the handshake ACK came.
     var awaitingServerAtAck: UInt32 = 0
-    /// The server RST that settled the attempt, or the first one with a sequence number other than the
-    /// SYN-ACK's + 1 (which then makes the attempt `wrongAck` unless the server speaks or resets properly).
-    var reset: ResetSegment?
+    /// This attempt's place in the tracker's `AcceptQueueGauge`.
+    var acceptQueueToken: UInt32 = 0
+    /// Whether a server RST with a sequence number other than the SYN-ACK's + 1 came, which makes the attempt
+    /// `wrongAck` unless it ends as an incident; the tracker keeps that RST aside (it is rare, and the state
+    /// stays small).
+    var hasStrayReset = false
     var synRetransmits: UInt16 = 0
     var synAckRetransmits: UInt16 = 0
     var synTimeNanos: Int64
@@ -75,7 +110,7 @@ struct HandshakeState {
 
     /// The outcome when the deadline passes, or when the attempt is superseded, with nothing else seen.
     var timeoutOutcome: Outcome {
-        if reset != nil { return .wrongAck }
+        if hasStrayReset { return .wrongAck }
         switch phase {
         case .synSent: return .unanswered
         case .synAckReceived: return .abandoned
@@ -84,16 +119,13 @@ struct HandshakeState {
     }
 
     /// The outcome when the capture ends before the deadline.
-    var openAtEndOutcome: Outcome { reset != nil ? .wrongAck : .openAtEnd }
+    var openAtEndOutcome: Outcome { hasStrayReset ? .wrongAck : .openAtEnd }
 
-    /// Whether the SYN-ACK looks like a Linux syncookie: one without timestamps cannot carry the window
-    /// scale or SACK-permitted option the SYN offered, because the cookie in the sequence number has no
-    /// room for them (with timestamps, the cookie encodes them in the timestamp and nothing shows).
-    var synAckLooksLikeCookie: Bool {
+    /// `synAckLooksLikeCookie` for a SYN-ACK with `options` answering a SYN with `synOptions`.
+    private func looksLikeCookie(_ options: TCPOptionSet) -> Bool {
         let offered: TCPOptionSet = [.windowScale, .sackPermitted]
-        return phase != .synSent && synOptions.isSuperset(of: offered) && !synOptions.contains(.timestamps)
-            && synAck.options.isDisjoint(with: offered.union(.timestamps))
-            && synAck.options.contains(.maximumSegmentSize)
+        return synOptions.isSuperset(of: offered) && !synOptions.contains(.timestamps)
+            && options.isDisjoint(with: offered.union(.timestamps)) && options.contains(.maximumSegmentSize)
     }
 
     /// Applies one segment of this connection; every transition of the state machine is here.
@@ -115,7 +147,7 @@ struct HandshakeState {
                     counters.ignoredResets += 1
                     return .unchanged
                 }
-                if reset != nil { return .settled(.wrongAck) }
+                if hasStrayReset { return .settled(.wrongAck) }
                 switch phase {
                 case .synSent: return .settled(.unanswered)
                 case .synAckReceived: return .settled(.abandoned)
@@ -161,20 +193,18 @@ struct HandshakeState {
         if flags.contains(.rst) {
             switch phase {
             case .synSent where flags.contains(.ack) && acknowledgesSYN(segment.acknowledgmentNumber):
-                reset = ResetSegment(segment)
                 return .settled(.refused)
             case .synAckReceived where segment.sequenceNumber == serverISN &+ 1:
-                reset = ResetSegment(segment)
                 return .settled(.resetBeforeAck)
             case .established where segment.sequenceNumber == serverISN &+ 1:
-                reset = ResetSegment(segment)
                 return .settled(flags.contains(.ack) ? .appAbort : .resetAfterHandshake)
             case .synAckReceived, .established:
                 // Not the reply to the handshake ACK (RFC 9293 §3.10.7.1 would give it that ACK's number):
                 // the answer to an ACK of something else, or a RST from elsewhere. The client ignores it.
                 counters.ignoredResets += 1
-                if reset == nil { reset = ResetSegment(segment) }
-                return .unchanged
+                guard !hasStrayReset else { return .unchanged }
+                hasStrayReset = true
+                return .strayReset
             case .synSent:
                 counters.ignoredResets += 1
                 return .unchanged
@@ -188,7 +218,8 @@ struct HandshakeState {
                 phase = .synAckReceived
                 serverISN = sequence
                 synAckTimeNanos = now
-                synAck = segment.fingerprint
+                synAck = SynAckFields(segment.fingerprint)
+                synAckLooksLikeCookie = looksLikeCookie(segment.fingerprint.options)
                 deadlineNanos = now &+ configuration.handshakeTimeoutNanos
             case .synAckReceived:
                 if sequence != serverISN, sequence != alternateServerISN {
@@ -207,7 +238,7 @@ struct HandshakeState {
             return .unchanged
         }
         if phase == .established, segment.payloadLength > 0 || flags.contains(.fin) {
-            return .settled(reset != nil ? .wrongAck : .completed)
+            return .settled(hasStrayReset ? .wrongAck : .completed)
         }
         return .unchanged
     }

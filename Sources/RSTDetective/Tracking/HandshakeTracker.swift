@@ -35,9 +35,11 @@ public struct HandshakeTracker {
     private var sweepCountdown = Self.packetsPerSweep
     /// Capture time before which a full table is not swept again.
     private var nextFullSweepNanos = Int64.min
-    /// Per server port, the tracked attempts whose handshake ACK was seen and whose server has not spoken
-    /// yet: the accept queue as the packets show it (`HandshakeRecord.awaitingServerAtAck`).
-    private var awaitingServer = [UInt32](repeating: 0, count: 65536)
+    /// The attempts waiting for their server, per port (`HandshakeRecord.awaitingServerAtAck`).
+    private var acceptQueue = AcceptQueueGauge()
+    /// The stray RST (`HandshakeTransition.strayReset`) of each tracked attempt that had one: rare, so kept
+    /// here rather than in every attempt's state.
+    private var strayResets: [FlowKey: ResetSegment] = [:]
 
     /// - Parameters:
     ///   - configuration: Delays and limits.
@@ -116,18 +118,24 @@ public struct HandshakeTracker {
                 let transition = table[slot: slot].advance(
                     with: segment, fromClient: fromClient, configuration: configuration, counters: &counters)
                 if state.phase != .established, table[slot: slot].phase == .established {
-                    let port = Int(segment.destinationPort)
-                    table[slot: slot].awaitingServerAtAck = awaitingServer[port]
-                    awaitingServer[port] &+= 1
+                    let arrival = acceptQueue.arrive(
+                        port: segment.destinationPort, at: clockNanos, deadlineNanos: table[slot: slot].deadlineNanos)
+                    table[slot: slot].awaitingServerAtAck = UInt32(clamping: arrival.waiting)
+                    table[slot: slot].acceptQueueToken = arrival.token
                 }
                 switch transition {
                 case .unchanged:
                     break
+                case .strayReset:
+                    strayResets[key] = ResetSegment(segment)
                 case .settled(let outcome):
-                    settle(slot: slot, key: key, outcome: outcome, at: now, observer: &observer)
+                    // The server's RST that settled it; a client RST is not one.
+                    let reset = !fromClient && flags.contains(.rst) ? ResetSegment(segment) : nil
+                    settle(slot: slot, key: key, outcome: outcome, at: now, reset: reset, observer: &observer)
                 case .restarted:
-                    leave(table[slot: slot], key: key)
-                    observer.record(Self.record(state, key: key, outcome: state.timeoutOutcome, at: now))
+                    let stray = leave(table[slot: slot], key: key)
+                    observer.record(
+                        Self.record(state, key: key, outcome: state.timeoutOutcome, at: now, reset: stray))
                     table[slot: slot] = HandshakeState(
                         syn: segment, clientIsLower: sourceIsLower,
                         handshakeTimeoutNanos: configuration.handshakeTimeoutNanos)
@@ -179,11 +187,12 @@ public struct HandshakeTracker {
         for slot in 0..<table.capacity where table.isOccupied(slot) {
             let state = table[slot: slot]
             let expired = clockNanos >= state.deadlineNanos
+            let key = table.key(at: slot)
+            let stray = leave(state, key: key)
             observer.record(
                 Self.record(
-                    state, key: table.key(at: slot), outcome: expired ? state.timeoutOutcome : state.openAtEndOutcome,
-                    at: expired ? state.deadlineNanos : clockNanos))
-            leave(state, key: table.key(at: slot))
+                    state, key: key, outcome: expired ? state.timeoutOutcome : state.openAtEndOutcome,
+                    at: expired ? state.deadlineNanos : clockNanos, reset: stray))
         }
         table.removeAll()
     }
@@ -218,24 +227,33 @@ public struct HandshakeTracker {
         sweepCursor = position & mask
     }
 
+    /// Reports the attempt in `slot` and removes it.
+    ///
+    /// - Parameter reset: The server RST that settled it, if one did; else its stray RST, if any, is reported.
     private mutating func settle<Observer: HandshakeObserver>(
-        slot: Int, key: FlowKey, outcome: Outcome, at time: Int64, observer: inout Observer
+        slot: Int, key: FlowKey, outcome: Outcome, at time: Int64, reset: ResetSegment? = nil,
+        observer: inout Observer
     ) {
-        observer.record(Self.record(table[slot: slot], key: key, outcome: outcome, at: time))
-        leave(table[slot: slot], key: key)
+        let stray = leave(table[slot: slot], key: key)
+        observer.record(
+            Self.record(table[slot: slot], key: key, outcome: outcome, at: time, reset: reset ?? stray))
         table.remove(at: slot)
     }
 
-    /// Counts an attempt out of `awaitingServer` when it leaves the table.
-    private mutating func leave(_ state: HandshakeState, key: FlowKey) {
-        guard state.phase == .established else { return }
-        let port = Int(
-            state.clientIsLower ? UInt16(truncatingIfNeeded: key.ports) : UInt16(truncatingIfNeeded: key.ports >> 16))
-        awaitingServer[port] &-= 1
+    /// Counts an attempt that ends before its deadline out of `acceptQueue`, and takes its stray RST out of
+    /// `strayResets`, as it leaves the table.
+    ///
+    /// - Returns: The stray RST, if it had one.
+    @discardableResult
+    private mutating func leave(_ state: HandshakeState, key: FlowKey) -> ResetSegment? {
+        if state.phase == .established, clockNanos < state.deadlineNanos {
+            acceptQueue.leave(token: state.acceptQueueToken)
+        }
+        return state.hasStrayReset ? strayResets.removeValue(forKey: key) : nil
     }
 
     private static func record(
-        _ state: HandshakeState, key: FlowKey, outcome: Outcome, at time: Int64
+        _ state: HandshakeState, key: FlowKey, outcome: Outcome, at time: Int64, reset: ResetSegment?
     ) -> HandshakeRecord {
         let lowerPort = UInt16(truncatingIfNeeded: key.ports >> 16)
         let upperPort = UInt16(truncatingIfNeeded: key.ports)
@@ -257,10 +275,10 @@ public struct HandshakeTracker {
             synRetransmits: state.synRetransmits,
             synAckRetransmits: state.synAckRetransmits,
             history: state.history,
-            synAck: state.synAck,
+            synAck: state.synAck.fingerprint,
             synAckLooksLikeCookie: state.synAckLooksLikeCookie,
             ackTrafficClass: state.ackTrafficClass,
-            reset: outcome == .completed ? nil : state.reset,
+            reset: outcome == .completed ? nil : reset,
             awaitingServerAtAck: Int(state.awaitingServerAtAck))
     }
 }

@@ -18,7 +18,11 @@ import Testing
         ) { connection in
             connections.append("\(connection.handshake)")
         }
-        return (connections.sorted(), result.packets, result.tracker, result.errors)
+        // The peak counts attempts past their deadline that the sweep has not reached yet, which depends on
+        // the flow table's seed; it measures memory, not traffic.
+        var tracker = result.tracker
+        tracker.peakOpenHandshakes = 0
+        return (connections.sorted(), result.packets, tracker, result.errors)
     }
 
     /// Batches of 1, 3 and 4096 packets put batch boundaries inside every handshake of the small captures,

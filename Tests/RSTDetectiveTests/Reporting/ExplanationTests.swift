@@ -98,11 +98,84 @@ private struct Clinic {
         #expect(hint.holds)
         #expect(hint.evidence.hasPrefix("4 of 6 incidents came in 1 burst(s)"))
 
+        // One incident after a SYN retransmission is no share to speak of.
+        var single = Clinic()
+        single.send(0, fromClient: true, clientPort: 43000, serverPort: 8080, .syn, seq: 100)
+        single.handshake(at: 1_000_000, clientPort: 43000)
+        single.reset(at: 1_100_000, clientPort: 43000)
+        single.tracker.finish(observer: &single.report)
+        #expect(single.report.evidence.incidentsAfterRetransmit == 1)
+        #expect(CauseHint.hints(single.report).first { $0.name == "accept_queue_overflow" }?.holds == false)
+
         var quiet = Clinic()
         quiet.handshake(at: 0, clientPort: 42000)
         quiet.reset(at: 100_000, clientPort: 42000)
         quiet.tracker.finish(observer: &quiet.report)
         #expect(CauseHint.hints(quiet.report).allSatisfy { $0.name == "rst_ip_id_zero" || !$0.holds })
+    }
+}
+
+extension NearMissTests {
+    /// A SYN-ACK that drops the options its SYN offered without timestamps makes the syncookie hint hold.
+    @Test func cookieLikeSynAcksMakeTheSyncookieHintHold() throws {
+        var clinic = Clinic()
+        var syn = PacketFingerprint()
+        syn.options = [.maximumSegmentSize, .windowScale, .sackPermitted]
+        var cookie = PacketFingerprint()
+        cookie.options = .maximumSegmentSize
+        clinic.send(0, fromClient: true, clientPort: 44000, serverPort: 8080, .syn, seq: 100, fingerprint: syn)
+        clinic.send(
+            100, fromClient: false, clientPort: 44000, serverPort: 8080, [.syn, .ack], seq: 5000, ack: 101,
+            fingerprint: cookie)
+        clinic.handshake(at: 1000, clientPort: 44001)
+        clinic.tracker.finish(observer: &clinic.report)
+        let hint = try #require(CauseHint.hints(clinic.report).first { $0.name == "syncookies" })
+        #expect(hint.holds)
+        #expect(hint.evidence.hasPrefix("1 of 2 SYN-ACKs"))
+    }
+}
+
+extension NearMissTests {
+    /// Incidents only on the 4-tuples that move when a listener is added or removed make the churn hint
+    /// hold; incidents spread like the handshakes do not.
+    @Test func incidentsOnMovingTuplesMakeTheChurnHintHold() throws {
+        // The group of 4.6 and later moves about half the 4-tuples; the 3.9–4.3 walk nearly all, which leaves
+        // a concentration little room to show.
+        let model = ReusePortBucket(listeners: 4, secret: 0x1234_5678)
+        func churnHint(incidentOn: (UInt16, Bool) -> Bool) throws -> CauseHint {
+            var clinic = Clinic()
+            clinic.report = AnalysisReport(bucketModel: model)
+            var time: Int64 = 0
+            for port: UInt16 in 20000..<20400 {
+                let moves = model.choice(
+                    forHash: model.hash(
+                        client: clinic.client, clientPort: port, server: clinic.server, serverPort: 8080,
+                        isIPv6: false)
+                ).movesOnChurn
+                clinic.handshake(at: time, clientPort: port)
+                if incidentOn(port, moves) {
+                    clinic.reset(at: time + 300, clientPort: port)
+                } else {
+                    clinic.send(
+                        time + 300, fromClient: false, clientPort: port, serverPort: 8080, [.ack, .psh], seq: 5001,
+                        ack: 101, payload: 10)
+                }
+                time += 10_000
+            }
+            clinic.tracker.finish(observer: &clinic.report)
+            return try #require(CauseHint.hints(clinic.report).first { $0.name == "reuseport_churn" })
+        }
+        var moving = 0
+        let concentrated = try churnHint { _, moves in
+            guard moves, moving < 40 else { return false }
+            moving += 1
+            return true
+        }
+        #expect(concentrated.holds, "\(concentrated.evidence)")
+        #expect(concentrated.evidence.hasPrefix("40 of 40 incidents (100.0%)"))
+        let spread = try churnHint { port, _ in port % 10 == 0 }
+        #expect(!spread.holds, "\(spread.evidence)")
+        #expect(try !churnHint { _, _ in false }.holds)
     }
 }
 
