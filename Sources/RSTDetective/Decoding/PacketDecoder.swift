@@ -31,28 +31,29 @@ public enum PacketDecoder {
         let count = bytes.byteCount
         var offset: Int
         var etherType: UInt16
-        var sourceMAC: UInt64?
+        // Where the 6-byte link-layer source is, or -1: 8 bytes are readable there (the MAC and 2 more).
+        var linkSource = -1
         switch linkType {
         case .ethernet:
             // IEEE 802.3: destination(6) source(6) EtherType(2).
             guard count >= 14 else { return .skipped(.truncated) }
             etherType = bytes.uncheckedUInt16(at: 12)  // SAFETY: count >= 14
-            sourceMAC = bytes.uncheckedUInt64(at: 4) & 0xffff_ffff_ffff  // SAFETY: count >= 14, bytes 6..<12
+            linkSource = 6
             offset = 14
         case .linuxSLL:
             // Linux cooked v1: packet type(2) ARPHRD(2) address length(2) address(8) protocol(2).
             guard count >= 16 else { return .skipped(.truncated) }
             etherType = bytes.uncheckedUInt16(at: 14)  // SAFETY: count >= 16
-            if bytes.uncheckedUInt16(at: 4) == 6 { sourceMAC = bytes.uncheckedUInt64(at: 6) >> 16 }  // SAFETY: 16
+            if bytes.uncheckedUInt16(at: 4) == 6 { linkSource = 6 }  // SAFETY: count >= 16
             offset = 16
         case .linuxSLL2:
             // Linux cooked v2: protocol(2) reserved(2) ifindex(4) ARPHRD(2) type(1) length(1) address(8).
             guard count >= 20 else { return .skipped(.truncated) }
             etherType = bytes.uncheckedUInt16(at: 0)  // SAFETY: count >= 20
-            if bytes.uncheckedUInt8(at: 11) == 6 { sourceMAC = bytes.uncheckedUInt64(at: 12) >> 16 }  // SAFETY: 20
+            if bytes.uncheckedUInt8(at: 11) == 6 { linkSource = 12 }  // SAFETY: count >= 20
             offset = 20
         case .raw:
-            return decodeIP(bytes, at: 0, info: info, sourceMAC: nil)
+            return decodeIP(bytes, at: 0, info: info, linkSource: -1)
         case .null:
             // BSD loopback: a 4-byte address family in the writer's byte order (DLT_NULL) or network order
             // (DLT_LOOP). AF_INET is 2 everywhere; AF_INET6 is 10, 24, 28 or 30 depending on the OS.
@@ -60,7 +61,7 @@ public enum PacketDecoder {
             let raw = bytes.uncheckedUInt32(at: 0)  // SAFETY: count >= 4
             let family = raw > 0xffff ? raw.byteSwapped : raw
             switch family {
-            case 2, 10, 24, 28, 30: return decodeIP(bytes, at: 4, info: info, sourceMAC: nil)
+            case 2, 10, 24, 28, 30: return decodeIP(bytes, at: 4, info: info, linkSource: -1)
             default: return .skipped(.nonIP)
             }
         case .other:
@@ -76,7 +77,7 @@ public enum PacketDecoder {
             offset += 4
         }
         switch etherType {
-        case etherTypeIPv4, etherTypeIPv6: return decodeIP(bytes, at: offset, info: info, sourceMAC: sourceMAC)
+        case etherTypeIPv4, etherTypeIPv6: return decodeIP(bytes, at: offset, info: info, linkSource: linkSource)
         default: return .skipped(.nonIP)
         }
     }
@@ -129,15 +130,13 @@ public enum PacketDecoder {
 
     /// Dispatches on the IP version nibble, which every link type above agrees with its own type field.
     @inline(__always)
-    private static func decodeIP(_ bytes: RawSpan, at offset: Int, info: PacketInfo, sourceMAC: UInt64?)
+    private static func decodeIP(_ bytes: RawSpan, at offset: Int, info: PacketInfo, linkSource: Int)
         -> DecodeResult
     {
         guard bytes.byteCount > offset else { return .skipped(.truncated) }
-        var fingerprint = PacketFingerprint()
-        fingerprint.sourceMAC = sourceMAC
         switch bytes.uncheckedUInt8(at: offset) >> 4 {  // SAFETY: byteCount > offset
-        case 4: return decodeIPv4(bytes, at: offset, info: info, fingerprint: fingerprint)
-        case 6: return decodeIPv6(bytes, at: offset, info: info, fingerprint: fingerprint)
+        case 4: return decodeIPv4(bytes, at: offset, info: info, linkSource: linkSource)
+        case 6: return decodeIPv6(bytes, at: offset, info: info, linkSource: linkSource)
         default: return .skipped(.badIPHeader)
         }
     }
@@ -145,7 +144,7 @@ public enum PacketDecoder {
     /// RFC 791 §3.1.
     @inline(__always)
     private static func decodeIPv4(
-        _ bytes: RawSpan, at offset: Int, info: PacketInfo, fingerprint: PacketFingerprint
+        _ bytes: RawSpan, at offset: Int, info: PacketInfo, linkSource: Int
     ) -> DecodeResult {
         guard bytes.byteCount >= offset + 20 else { return .skipped(.truncated) }
         // SAFETY for the loads below: byteCount >= offset + 20.
@@ -160,25 +159,19 @@ public enum PacketDecoder {
         guard totalLength <= info.wireLength - offset else { return .skipped(.ipLengthInvalid) }
         guard totalLength >= headerLength else { return .skipped(.ipHeaderLengthInvalid) }
         // Flags and fragment offset: MF (0x2000) or a non-zero offset (0x1fff) makes a fragment.
-        let flagsAndOffset = bytes.uncheckedUInt16(at: offset + 6)
-        guard flagsAndOffset & 0x3fff == 0 else { return .skipped(.fragment) }
+        guard bytes.uncheckedUInt16(at: offset + 6) & 0x3fff == 0 else { return .skipped(.fragment) }
         guard bytes.uncheckedUInt8(at: offset + 9) == 6 else { return .skipped(.nonTCP) }
         guard bytes.byteCount >= offset + headerLength else { return .skipped(.truncated) }
-        var fingerprint = fingerprint
-        fingerprint.trafficClass = bytes.uncheckedUInt8(at: offset + 1)
-        fingerprint.ipID = bytes.uncheckedUInt16(at: offset + 4)
-        fingerprint.dontFragment = flagsAndOffset & 0x4000 != 0
-        fingerprint.hopLimit = bytes.uncheckedUInt8(at: offset + 8)
         return decodeTCP(
             bytes, at: offset + headerLength, payloadLength: totalLength - headerLength, info: info,
             source: IPAddress(ipv4: bytes.uncheckedUInt32(at: offset + 12)),
             destination: IPAddress(ipv4: bytes.uncheckedUInt32(at: offset + 16)), isIPv6: false,
-            fingerprint: fingerprint)
+            ipOffset: offset, linkSource: linkSource)
     }
 
     /// RFC 8200 §3 and §4; the extension headers are skipped, the Fragment header is checked.
     private static func decodeIPv6(
-        _ bytes: RawSpan, at offset: Int, info: PacketInfo, fingerprint: PacketFingerprint
+        _ bytes: RawSpan, at offset: Int, info: PacketInfo, linkSource: Int
     ) -> DecodeResult {
         guard bytes.byteCount >= offset + 40 else { return .skipped(.truncated) }
         // SAFETY for the loads below: byteCount >= offset + 40.
@@ -192,12 +185,6 @@ public enum PacketDecoder {
         let source = IPAddress(high: bytes.uncheckedUInt64(at: offset + 8), low: bytes.uncheckedUInt64(at: offset + 16))
         let destination = IPAddress(
             high: bytes.uncheckedUInt64(at: offset + 24), low: bytes.uncheckedUInt64(at: offset + 32))
-        // Version(4) traffic class(8) flow label(20), then the hop limit at byte 7.
-        let firstWord = bytes.uncheckedUInt32(at: offset)
-        var fingerprint = fingerprint
-        fingerprint.trafficClass = UInt8(truncatingIfNeeded: firstWord >> 20)
-        fingerprint.flowLabel = firstWord & 0xf_ffff
-        fingerprint.hopLimit = bytes.uncheckedUInt8(at: offset + 7)
         var position = offset + 40
         for _ in 0...maximumExtensionHeaders {
             let headerLength: Int
@@ -205,7 +192,7 @@ public enum PacketDecoder {
             case 6:
                 return decodeTCP(
                     bytes, at: position, payloadLength: payloadLength, info: info, source: source,
-                    destination: destination, isIPv6: true, fingerprint: fingerprint)
+                    destination: destination, isIPv6: true, ipOffset: offset, linkSource: linkSource)
             case 0, 43, 60, 135, 139, 140:
                 // Hop-by-Hop, Routing, Destination Options, Mobility, HIP, Shim6: length in 8-octet units,
                 // not counting the first 8.
@@ -237,7 +224,7 @@ public enum PacketDecoder {
     @inline(__always)
     private static func decodeTCP(
         _ bytes: RawSpan, at offset: Int, payloadLength ipPayloadLength: Int, info: PacketInfo,
-        source: IPAddress, destination: IPAddress, isIPv6: Bool, fingerprint: PacketFingerprint
+        source: IPAddress, destination: IPAddress, isIPv6: Bool, ipOffset: Int, linkSource: Int
     ) -> DecodeResult {
         // A payload too short for any TCP header: the IP lengths leave no room for it.
         guard ipPayloadLength >= 20 else { return .skipped(.tcpDataOffsetInvalid) }
@@ -246,9 +233,13 @@ public enum PacketDecoder {
         let headerLength = Int(bytes.uncheckedUInt8(at: offset + 12) >> 4) * 4
         guard headerLength >= 20, headerLength <= ipPayloadLength else { return .skipped(.tcpDataOffsetInvalid) }
         let flags = TCPFlags(rawValue: bytes.uncheckedUInt8(at: offset + 13))
-        var fingerprint = fingerprint
-        if !flags.isDisjoint(with: [.syn, .rst]), headerLength > 20 {
-            fingerprint.options = options(bytes, from: offset + 20, to: offset + headerLength)
+        var fingerprint = PacketFingerprint()
+        if flags.isDisjoint(with: [.syn, .rst]) {
+            // Of the others only a handshake ACK's traffic class is looked at.
+            fingerprint.trafficClass = trafficClass(bytes, ipOffset: ipOffset, isIPv6: isIPv6)
+        } else {
+            fingerprint = Self.fingerprint(bytes, ipOffset: ipOffset, isIPv6: isIPv6, linkSource: linkSource)
+            if headerLength > 20 { fingerprint.options = options(bytes, from: offset + 20, to: offset + headerLength) }
         }
         return .tcp(
             TCPSegment(
@@ -266,10 +257,48 @@ public enum PacketDecoder {
                 fingerprint: fingerprint))
     }
 
+    /// The IPv4 TOS or IPv6 traffic class of the IP header at `ipOffset`, whose bytes the caller checked.
+    @inline(__always)
+    private static func trafficClass(_ bytes: RawSpan, ipOffset: Int, isIPv6: Bool) -> UInt8 {
+        // IPv6: version(4) traffic class(8) flow label(20).
+        isIPv6
+            ? UInt8(truncatingIfNeeded: bytes.uncheckedUInt16(at: ipOffset) >> 4)
+            : bytes.uncheckedUInt8(at: ipOffset + 1)
+    }
+
+    /// The fields of the IP header at `ipOffset` (whose 20 or 40 bytes the caller checked) and the link-layer
+    /// source at `linkSource` (-1 for none) that a RST is compared on with its SYN-ACK.
+    private static func fingerprint(_ bytes: RawSpan, ipOffset: Int, isIPv6: Bool, linkSource: Int)
+        -> PacketFingerprint
+    {
+        var fingerprint = PacketFingerprint()
+        fingerprint.trafficClass = trafficClass(bytes, ipOffset: ipOffset, isIPv6: isIPv6)
+        if isIPv6 {
+            fingerprint.flowLabel = bytes.uncheckedUInt32(at: ipOffset) & 0xf_ffff
+            fingerprint.hopLimit = bytes.uncheckedUInt8(at: ipOffset + 7)
+        } else {
+            fingerprint.ipID = bytes.uncheckedUInt16(at: ipOffset + 4)
+            fingerprint.dontFragment = bytes.uncheckedUInt16(at: ipOffset + 6) & 0x4000 != 0
+            fingerprint.hopLimit = bytes.uncheckedUInt8(at: ipOffset + 8)
+        }
+        // SAFETY: the link layer checked 8 bytes at `linkSource`: the address and the 2 bytes after it.
+        if linkSource >= 0 { fingerprint.sourceMAC = bytes.uncheckedUInt64(at: linkSource) >> 16 }
+        return fingerprint
+    }
+
     /// The option kinds in the TCP options from `start` to `end` (RFC 9293 §3.2): End of Option List stops
     /// the walk, No-Operation is one byte, every other option gives its length. Options past the captured
     /// bytes, or a length that does not fit, add `other`.
     private static func options(_ bytes: RawSpan, from start: Int, to end: Int) -> TCPOptionSet {
+        // Linux's own SYN and SYN-ACK with timestamps: MSS(4) SACK-permitted(2) timestamps(10) NOP window
+        // scale(3), one load each for the kinds and lengths.
+        // SAFETY for the two loads: start + 20 == end <= byteCount.
+        if end - start == 20, end <= bytes.byteCount,
+            bytes.uncheckedUInt64(at: start) & 0xffff_0000_ffff_ffff == 0x0204_0000_0402_080a,
+            bytes.uncheckedUInt32(at: start + 16) & 0xffff_ff00 == 0x0103_0300
+        {
+            return [.maximumSegmentSize, .sackPermitted, .timestamps, .windowScale]
+        }
         var set = TCPOptionSet()
         var position = start
         let limit = min(end, bytes.byteCount)

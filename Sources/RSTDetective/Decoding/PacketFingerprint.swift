@@ -81,6 +81,11 @@ public struct TCPOptionSet: OptionSet, Sendable, Hashable {
 
     /// The kinds present as `MSS+WS+TS`, in kind order; empty for none.
     public var text: String {
-        Self.names.filter { contains($0.0) }.map(\.1).joined(separator: "+")
+        var text = ""
+        for (option, name) in Self.names where contains(option) {
+            if !text.isEmpty { text += "+" }
+            text += name
+        }
+        return text
     }
 }

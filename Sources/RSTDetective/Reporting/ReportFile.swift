@@ -106,7 +106,12 @@ import Synchronization
     /// Writes one CSV record as RFC 4180 §2 has it: fields with commas, quotes or line breaks are quoted,
     /// quotes doubled, and the record ends in CRLF.
     public func writeRecord(_ fields: [String]) {
-        write(fields.map(Self.escape).joined(separator: ",") + "\r\n")
+        // Field by field into the stream's buffer: no joined copy of the record.
+        for (index, field) in fields.enumerated() {
+            if index > 0 { write(",") }
+            write(Self.escape(field))
+        }
+        write("\r\n")
     }
 
     /// Flushes buffered output, e.g. after each incident on a pipe.

@@ -4,7 +4,8 @@
 /// A connection counts from its handshake ACK until the server speaks or resets, the client resets or
 /// restarts, or its maximum delay runs out. The last is applied in capture time by a queue of deadlines, not
 /// when the tracker's sweep happens to reach the connection, so the gauge reads the same whatever the flow
-/// table's seed. Memory follows the connections past their ACK and in their maximum delay.
+/// table's seed. Memory follows the connections from the oldest one still waiting on, at most those whose
+/// ACK came within one maximum delay.
 struct AcceptQueueGauge {
     private struct Entry {
         var deadlineNanos: Int64
@@ -14,7 +15,7 @@ struct AcceptQueueGauge {
 
     private var waiting = [UInt32](repeating: 0, count: 65536)
     /// A ring of entries in the order the ACKs came; entry `token` is at `token & (ring.count - 1)`.
-    private var ring = [Entry](repeating: Entry(deadlineNanos: 0, port: 0, waiting: false), count: 64)
+    private var ring = [Entry](repeating: Entry(deadlineNanos: 0, port: 0, waiting: false), count: 4096)
     private var headToken: UInt32 = 0
     private var count: UInt32 = 0
     private var lastDeadlineNanos = Int64.min
@@ -45,11 +46,12 @@ struct AcceptQueueGauge {
         waiting[Int(ring[index].port)] &-= 1
     }
 
-    /// Stops counting the connections whose deadline is at or before `nowNanos`.
+    /// Stops counting the connections whose deadline is at or before `nowNanos`, and drops the entries of those
+    /// that left before it from the front.
     private mutating func expire(at nowNanos: Int64) {
         while count > 0 {
             let entry = ring[Int(headToken) & (ring.count - 1)]
-            guard entry.deadlineNanos <= nowNanos else { return }
+            guard entry.deadlineNanos <= nowNanos || !entry.waiting else { return }
             if entry.waiting { waiting[Int(entry.port)] &-= 1 }
             headToken &+= 1
             count -= 1

@@ -110,14 +110,16 @@ public struct HandshakeTracker {
         var sourceIsLower = false
         let key = FlowKey(segment, sourceIsLower: &sourceIsLower)
         if let slot = table.find(key) {
-            let state = table[slot: slot]
+            // Fields are read in place: the state is a hundred bytes, and most segments need three of them.
             // The clock, not the segment's own time, decides expiry, as in the sweep: with timestamps that go
             // backwards, the result then does not depend on where the sweep happens to be.
-            if clockNanos < state.deadlineNanos {
-                let fromClient = sourceIsLower == state.clientIsLower
+            let deadlineNanos = table[slot: slot].deadlineNanos
+            if clockNanos < deadlineNanos {
+                let fromClient = sourceIsLower == table[slot: slot].clientIsLower
+                let wasEstablished = table[slot: slot].phase == .established
                 let transition = table[slot: slot].advance(
                     with: segment, fromClient: fromClient, configuration: configuration, counters: &counters)
-                if state.phase != .established, table[slot: slot].phase == .established {
+                if !wasEstablished, table[slot: slot].phase == .established {
                     let arrival = acceptQueue.arrive(
                         port: segment.destinationPort, at: clockNanos, deadlineNanos: table[slot: slot].deadlineNanos)
                     table[slot: slot].awaitingServerAtAck = UInt32(clamping: arrival.waiting)
@@ -133,7 +135,9 @@ public struct HandshakeTracker {
                     let reset = !fromClient && flags.contains(.rst) ? ResetSegment(segment) : nil
                     settle(slot: slot, key: key, outcome: outcome, at: now, reset: reset, observer: &observer)
                 case .restarted:
-                    let stray = leave(table[slot: slot], key: key)
+                    // A SYN that restarts an attempt changes nothing in its state before that.
+                    let state = table[slot: slot]
+                    let stray = leave(state, key: key)
                     observer.record(
                         Self.record(state, key: key, outcome: state.timeoutOutcome, at: now, reset: stray))
                     table[slot: slot] = HandshakeState(
@@ -142,7 +146,8 @@ public struct HandshakeTracker {
                 }
                 return
             }
-            settle(slot: slot, key: key, outcome: state.timeoutOutcome, at: state.deadlineNanos, observer: &observer)
+            settle(
+                slot: slot, key: key, outcome: table[slot: slot].timeoutOutcome, at: deadlineNanos, observer: &observer)
         }
         if isSYN {
             let state = HandshakeState(
