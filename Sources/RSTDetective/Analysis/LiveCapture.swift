@@ -1,5 +1,5 @@
 import Glibc
-public import Logging
+package import Logging
 
 /// Runs a live capture through the decoder and the tracker until it is stopped.
 public enum LiveCapture {

@@ -1,3 +1,5 @@
+public import Histogram
+
 /// The aggregate view of every settled attempt: outcome counts and incidents per client port, server
 /// port and reuseport bucket. Fixed-size tables indexed by port keep recording free of allocation.
 public struct AnalysisReport: HandshakeObserver {
@@ -19,6 +21,14 @@ public struct AnalysisReport: HandshakeObserver {
     public private(set) var handshakesMovingOnChurn = 0
     /// Incidents whose 4-tuple would go to another listener if one were added or removed.
     public private(set) var incidentsMovingOnChurn = 0
+    /// Completed handshakes and incidents over capture time.
+    public private(set) var timeline = Timeline()
+    /// Microseconds from the handshake ACK to the RST, over the incidents (up to an hour, two significant
+    /// digits).
+    public private(set) var resetDelays = Histogram<UInt64>(
+        highestTrackableValue: Self.longestResetDelayMicros, numberOfSignificantValueDigits: .two)
+    /// The first `incidentSampleLimit` incidents, for reports that list them (the HTML page).
+    public private(set) var incidentSample: [Connection] = []
     /// What the cause hints are drawn from.
     public private(set) var evidence = CauseEvidence()
     /// Incidents per provenance verdict, indexed as `ResetOrigin.allCases`.
@@ -33,6 +43,9 @@ public struct AnalysisReport: HandshakeObserver {
     /// Two RST+ACK aborts on one server port this close together are one listener's close: the kernel
     /// resets all the children in its accept queue in one loop (`inet_csk_listen_stop`), microseconds apart.
     public static let listenerCloseBurstNanos: Int64 = 1_000_000
+    /// How many incidents `incidentSample` keeps.
+    public static let incidentSampleLimit = 1000
+    static let longestResetDelayMicros: UInt64 = 3_600_000_000
 
     /// - Parameters:
     ///   - bucketModel: How hashes and buckets are computed.
@@ -120,6 +133,7 @@ public struct AnalysisReport: HandshakeObserver {
         let bucket = connection.choice.bucket
         let moves = connection.choice.movesOnChurn
         handshakesCompleted += 1
+        timeline.addHandshake(at: handshake.ackTimeNanos)
         if moves { handshakesMovingOnChurn += 1 }
         clientPortHandshakes[Int(handshake.clientPort)] &+= 1
         serverPortHandshakes[Int(handshake.serverPort)] &+= 1
@@ -129,6 +143,10 @@ public struct AnalysisReport: HandshakeObserver {
         clientPortIncidents[Int(handshake.clientPort)] &+= 1
         serverPortIncidents[Int(handshake.serverPort)] &+= 1
         bucketIncidents[bucket] += 1
+        timeline.addIncident(at: handshake.settledTimeNanos)
+        let delayMicros = max(0, (handshake.settledTimeNanos - handshake.ackTimeNanos) / 1000)
+        _ = resetDelays.record(min(UInt64(delayMicros), Self.longestResetDelayMicros))
+        if incidentSample.count < Self.incidentSampleLimit { incidentSample.append(connection) }
         if firstIncidentNanos == nil { firstIncidentNanos = handshake.settledTimeNanos }
         lastIncidentNanos = handshake.settledTimeNanos
     }
