@@ -42,6 +42,13 @@ struct AnalyzeCommand: ParsableCommand {
             valueName: "file"))
     var nearMisses: String?
 
+    @Option(
+        name: .customLong("jsonl"),
+        help: ArgumentHelp(
+            "Also write each incident as one JSON object per line (JSON Lines, the fields of incidents.csv) to this file, for log shippers; - for standard output.",
+            valueName: "file"))
+    var jsonLines: String?
+
     @OptionGroup(title: "Handshake tracking")
     var tracking: TrackerOptions
 
@@ -72,7 +79,8 @@ struct AnalyzeCommand: ParsableCommand {
             throw ValidationError("standard input (-) can be read once")
         }
         try ReportOutputs.validate(
-            reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses)
+            reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
+            jsonLines: jsonLines)
         guard jobs >= 1 else {
             throw ValidationError("-j must be 1 or more")
         }
@@ -88,6 +96,7 @@ struct AnalyzeCommand: ParsableCommand {
         do {
             outputs = try ReportOutputs(
                 reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
+                jsonLines: jsonLines,
                 streaming: false)
         } catch {
             StandardError.report(error.description)

@@ -79,6 +79,13 @@ struct CaptureCommand: ParsableCommand {
             valueName: "file"))
     var nearMisses: String?
 
+    @Option(
+        name: .customLong("jsonl"),
+        help: ArgumentHelp(
+            "Also write each incident as one JSON object per line (JSON Lines, the fields of incidents.csv) to this file, for log shippers; - for standard output.",
+            valueName: "file"))
+    var jsonLines: String?
+
     @Flag(
         name: .customLong("no-kernel-reason"),
         help:
@@ -124,6 +131,7 @@ struct CaptureCommand: ParsableCommand {
         guard reportInterval >= 1 else { throw ValidationError("--report-interval must be at least 1") }
         try ReportOutputs.validate(
             reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
+            jsonLines: jsonLines,
             saveFile: saveFile)
         if let filterExpression, let message = PacketSource.filterError(filterExpression) {
             throw ValidationError("bad filter '\(filterExpression)': \(message)")
@@ -179,6 +187,7 @@ struct CaptureCommand: ParsableCommand {
             if let saveFile { try source.startSaving(to: saveFile) }
             outputs = try ReportOutputs(
                 reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
+                jsonLines: jsonLines,
                 streaming: true)
         } catch let error as CaptureError {
             StandardError.report(error.description)

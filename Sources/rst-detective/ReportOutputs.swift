@@ -4,7 +4,7 @@ import RSTDetective
 /// The report files of a run: the report directory, the incidents CSV and the connections log, as
 /// `analyze` and `capture` both write them.
 ///
-/// Without `--report-dir` or `--csv`, the incidents CSV goes to standard output. Rows on standard output are
+/// Without `--report-dir`, `--csv` or `--jsonl`, the incidents CSV goes to standard output. Rows on standard output are
 /// flushed one by one, so a reader of the pipe sees each at once. When streaming (a live capture), each CSV
 /// grows in NAME.partial, a row flushed whole at a time for `tail -f`, and is published under its final
 /// name, atomically, with every `writeAggregates` and at the end.
@@ -13,41 +13,49 @@ final class ReportOutputs {
     private let csvFile: ReportFile?
     private let connections: ReportFile?
     private let nearMisses: ReportFile?
+    private let jsonLines: ReportFile?
     private let streaming: Bool
 
     /// Checks that at most one output is standard output (`-`).
     static func validate(
-        reportDirectory: String?, csv: String?, connections: String?, nearMisses: String?, saveFile: String? = nil
+        reportDirectory: String?, csv: String?, connections: String?, nearMisses: String?, jsonLines: String?,
+        saveFile: String? = nil
     ) throws {
-        let outputs = [incidentsPath(reportDirectory: reportDirectory, csv: csv), connections, nearMisses, saveFile]
+        let outputs = [
+            incidentsPath(reportDirectory: reportDirectory, csv: csv, jsonLines: jsonLines), connections, nearMisses,
+            jsonLines, saveFile,
+        ]
         guard outputs.filter({ $0 == "-" }).count <= 1 else {
-            let names =
-                saveFile == nil
-                ? "--csv, --connections and --near-misses" : "--csv, --connections, --near-misses and -w"
+            let names = "--csv, --connections, --near-misses, --jsonl" + (saveFile == nil ? "" : " and -w")
             throw ValidationError("only one of \(names) can be standard output (-)")
         }
     }
 
-    /// `--csv`, or standard output when there is no report directory either.
-    private static func incidentsPath(reportDirectory: String?, csv: String?) -> String? {
-        csv ?? (reportDirectory == nil ? "-" : nil)
+    /// `--csv`, or standard output when there is no report directory nor JSON Lines either.
+    private static func incidentsPath(reportDirectory: String?, csv: String?, jsonLines: String?) -> String? {
+        csv ?? (reportDirectory == nil && jsonLines == nil ? "-" : nil)
     }
 
     /// Creates the directory and opens every file with its header.
-    init(reportDirectory: String?, csv: String?, connections: String?, nearMisses: String?, streaming: Bool)
-        throws(ReportError)
-    {
+    init(
+        reportDirectory: String?, csv: String?, connections: String?, nearMisses: String?, jsonLines: String?,
+        streaming: Bool
+    ) throws(ReportError) {
         self.streaming = streaming
         directory = try reportDirectory.map { path throws(ReportError) in
             try ReportDirectory(path: path, streamingIncidents: streaming)
         }
-        csvFile = try Self.incidentsPath(reportDirectory: reportDirectory, csv: csv).map { path throws(ReportError) in
+        csvFile = try Self.incidentsPath(reportDirectory: reportDirectory, csv: csv, jsonLines: jsonLines).map {
+            path throws(ReportError) in
             try ReportFile(path: path, streaming: streaming)
         }
         self.connections = try connections.map { path throws(ReportError) in
             try ReportFile(path: path, streaming: streaming)
         }
         self.nearMisses = try nearMisses.map { path throws(ReportError) in
+            try ReportFile(path: path, streaming: streaming)
+        }
+        self.jsonLines = try jsonLines.map { path throws(ReportError) in
             try ReportFile(path: path, streaming: streaming)
         }
         csvFile?.writeRecord(Connection.incidentCSVHeader)
@@ -73,6 +81,10 @@ final class ReportOutputs {
         for file in [directory?.incidents, csvFile].compactMap({ $0 }) {
             append(connection.incidentCSVFields, to: file)
         }
+        if let jsonLines {
+            jsonLines.write(connection.incidentJSON + "\n")
+            if streaming || jsonLines.path == "-" { jsonLines.flush() }
+        }
     }
 
     private func append(_ fields: [String], to file: ReportFile) {
@@ -87,7 +99,7 @@ final class ReportOutputs {
         } catch {
             StandardError.report(error.description)
         }
-        for file in [csvFile, connections, nearMisses].compactMap({ $0 }) {
+        for file in [csvFile, connections, nearMisses, jsonLines].compactMap({ $0 }) {
             do {
                 try file.publish()
             } catch {
@@ -105,7 +117,7 @@ final class ReportOutputs {
             StandardError.report(error.description)
             succeeded = false
         }
-        for file in [csvFile, connections, nearMisses].compactMap({ $0 }) {
+        for file in [csvFile, connections, nearMisses, jsonLines].compactMap({ $0 }) {
             do {
                 try file.commit()
             } catch {

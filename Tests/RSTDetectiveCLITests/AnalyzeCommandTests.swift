@@ -238,7 +238,40 @@ enum Binary {
         let twice = try Binary.run(["analyze", Binary.capture("near-misses.pcap"), "--near-misses", "-"])
         #expect(twice.status == 64)
         #expect(
-            twice.standardError.contains("only one of --csv, --connections and --near-misses can be standard output"))
+            twice.standardError.contains(
+                "only one of --csv, --connections, --near-misses, --jsonl can be standard output"))
+    }
+
+    /// `--jsonl -` writes each incident as a JSON object with the columns of incidents.csv, numbers as
+    /// numbers and empty fields as null; the incidents CSV then goes nowhere unless asked for.
+    @Test func incidentsAsJSONLines() throws {
+        let run = try Binary.run(["analyze", "--quiet", Binary.capture("crafted-provenance.pcap"), "--jsonl", "-"])
+        #expect(run.status == 0, "\(run.standardError)")
+        let lines = run.standardOutput.split(separator: "\n")
+        #expect(lines.count == 13)
+        let header = [
+            "syn_time", "ack_time", "rst_time", "client_ip", "client_port", "server_ip", "server_port",
+            "ack_payload_bytes", "syn_to_synack_us", "ack_to_rst_us", "syn_retransmits", "synack_retransmits",
+            "server_isn", "hash", "bucket", "bucket_if_fewer", "bucket_if_more", "moves_on_churn", "history",
+            "rst_seq", "rst_flags", "rst_window", "rst_options", "synack_ttl", "rst_ttl", "ttl_delta", "rst_ip_id",
+            "rst_df", "ack_tos", "rst_tos", "tos_echo", "synack_flow_label", "rst_flow_label", "synack_mac",
+            "rst_mac", "rst_origin", "kernel_reason",
+        ]
+        var origins: [String] = []
+        for line in lines {
+            let object = try #require(
+                try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+            #expect(Set(object.keys) == Set(header))
+            #expect(object["client_port"] is NSNumber)
+            #expect(object["client_ip"] is String)
+            #expect(object["kernel_reason"] is NSNull)
+            origins.append(object["rst_origin"] as? String ?? "")
+        }
+        let expected = ReusePortCommandsTests.rows(
+            try String(contentsOfFile: Binary.capture("crafted-provenance.expected-origins.csv"), encoding: .utf8))
+        #expect(origins.sorted() == expected.map { $0["rst_origin"] ?? "" }.sorted())
+        // Keys in the order of the CSV columns.
+        #expect(lines.first?.hasPrefix("{\"syn_time\":\"2023-") == true)
     }
 
     @Test func theCSVCanGoIntoTheReportDirectory() throws {

@@ -64,6 +64,50 @@ public struct Connection: Sendable {
         return fields
     }
 
+    /// The incidents.csv columns that JSON Lines gives as numbers; the others are strings, and empty fields
+    /// are null.
+    static let numericColumns: Set<String> = [
+        "client_port", "server_port", "ack_payload_bytes", "syn_to_synack_us", "ack_to_rst_us", "syn_retransmits",
+        "synack_retransmits", "server_isn", "bucket", "bucket_if_fewer", "bucket_if_more", "moves_on_churn",
+        "rst_seq", "rst_window", "synack_ttl", "rst_ttl", "ttl_delta", "rst_ip_id", "rst_df",
+    ]
+
+    /// This incident as one JSON object on one line (JSON Lines), with the fields and names of incidents.csv.
+    public var incidentJSON: String {
+        var json = "{"
+        for (index, (name, value)) in zip(Self.incidentCSVHeader, incidentCSVFields).enumerated() {
+            if index > 0 { json += "," }
+            json += "\"" + name + "\":"
+            if value.isEmpty {
+                json += "null"
+            } else if Self.numericColumns.contains(name) {
+                json += value
+            } else {
+                json += Self.jsonString(value)
+            }
+        }
+        return json + "}"
+    }
+
+    /// `text` as a JSON string (RFC 8259 §7): quotes, backslashes and control characters escaped.
+    static func jsonString(_ text: String) -> String {
+        var escaped = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": escaped += "\\\""
+            case "\\": escaped += "\\\\"
+            case "\n": escaped += "\\n"
+            case "\r": escaped += "\\r"
+            case "\t": escaped += "\\t"
+            case _ where scalar.value < 0x20:
+                let digits = String(scalar.value, radix: 16)
+                escaped += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return escaped + "\""
+    }
+
     /// This near miss's fields, in `nearMissCSVHeader` order.
     public var nearMissCSVFields: [String] { incidentCSVFields + [handshake.outcome.name] }
 

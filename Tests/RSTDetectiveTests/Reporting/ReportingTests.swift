@@ -117,3 +117,10 @@ import Testing
         #expect(Set(names).count == names.count)
     }
 }
+
+@Suite struct JSONLinesTests {
+    @Test func stringsAreEscapedAsRFC8259Says() {
+        #expect(Connection.jsonString("a\"b\\c\nd\u{1}é") == "\"a\\\"b\\\\c\\nd\\u0001é\"")
+        #expect(Connection.jsonString("") == "\"\"")
+    }
+}
