@@ -10,7 +10,7 @@ struct AnalyzeCommand: ParsableCommand {
         discussion: """
             Several captures are read as one stream in timestamp order, so a connection split across \
             rotated files (tcpdump -C/-G) is followed. Without --report-dir or --csv, incidents.csv goes to \
-            standard output. A short summary goes to standard error.
+            standard output. A short summary goes to standard error, after a progress bar on a terminal.
             """)
 
     @Argument(help: ArgumentHelp("Capture files; - reads standard input.", valueName: "capture"))
@@ -108,8 +108,12 @@ struct AnalyzeCommand: ParsableCommand {
             bucketModel: model,
             readAhead: jobs >= 2)
         let stop = SignalHandling.install()
+        // Only for a person watching: not with --quiet, nor when standard error goes to a file or a pipe.
+        let progress = !quiet && isatty(STDERR_FILENO) == 1 ? ProgressBar() : nil
         let result = Analyzer.run(
-            paths: captures, options: options, logger: logger, stop: stop, onConnection: outputs.write)
+            paths: captures, options: options, logger: logger, stop: stop, onConnection: outputs.write,
+            onProgress: progress.map { $0.update })
+        progress?.clear()
         for error in result.errors {
             StandardError.report(error.description)
         }

@@ -274,6 +274,34 @@ enum Binary {
         #expect(lines.first?.hasPrefix("{\"syn_time\":\"2023-") == true)
     }
 
+    /// On a terminal (a pseudo-terminal from `script`), the progress bar shows bytes, packets per second
+    /// and time left, and is cleared before the summary; with `--quiet`, or without a terminal, nothing of it.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs script (util-linux)"))
+    func aProgressBarOnlyOnATerminal() throws {
+        // 50 copies of a capture of about 1,600 packets: past the first 65,536, where the bar is first drawn.
+        let inputs = [String](repeating: Binary.capture("reuseport-churn.pcap"), count: 50)
+        func onTerminal(_ arguments: [String]) throws -> String {
+            let command = ([Binary.url.path, "analyze", "--csv", "/dev/null"] + arguments + inputs).joined(
+                separator: " ")
+            let run = try Binary.run(["-qec", command, "/dev/null"], executable: "/usr/bin/script")
+            #expect(run.status == 0, "\(run.standardError)")
+            return run.standardOutput
+        }
+        let shown = try onTerminal([])
+        #expect(shown.contains("analyzing ["), "\(shown)")
+        let size = try FileManager.default.attributesOfItem(atPath: inputs[0])[.size] as? Int ?? 0
+        #expect(shown.contains("of \(String(format: "%.1f", Double(size * 50) / 1e6)) MB"), "\(shown)")
+        #expect(shown.contains(" packets/s"))
+        #expect(shown.contains("\r\u{1B}[K"))
+        let quiet = try onTerminal(["--quiet"])
+        #expect(!quiet.contains("analyzing"))
+        let piped = try Binary.run(["analyze", "--csv", "/dev/null"] + inputs)
+        #expect(!piped.standardError.contains("analyzing"))
+        // The summary follows the cleared bar.
+        let summary = try #require(piped.standardError.split(separator: "\n").first { $0.hasPrefix("read ") })
+        #expect(shown.contains("\u{1B}[K" + summary), "\(shown)")
+    }
+
     @Test func theCSVCanGoIntoTheReportDirectory() throws {
         let directory = try Binary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -146,29 +146,40 @@ public enum Analyzer {
     ///   - stop: When requested, the run ends after the current packet as if the input had ended.
     ///   - onConnection: Called for each settled attempt, with its listener; an incident as its RST is read.
     ///     Always called on the calling thread.
+    ///   - onProgress: Called about every 65,536 packets with how far the reading has got, on the calling
+    ///     thread; nil for none.
     public static func run(
         paths: [String], options: AnalysisOptions, logger: Logger, stop: StopRequest? = nil,
-        onConnection: @escaping (Connection) -> Void = { _ in }
+        onConnection: @escaping (Connection) -> Void = { _ in }, onProgress: ((AnalysisProgress) -> Void)? = nil
     ) -> AnalysisResult {
         run(
             paths: paths, options: options, logger: logger, stop: stop, packetsPerBatch: packetsPerBatch,
-            onConnection: onConnection)
+            onConnection: onConnection, onProgress: onProgress)
     }
 
     /// `run` with batches of `packetsPerBatch` packets when reading ahead, so that tests can put batch
     /// boundaries anywhere.
     package static func run(
         paths: [String], options: AnalysisOptions, logger: Logger, stop: StopRequest?, packetsPerBatch: Int,
-        onConnection: @escaping (Connection) -> Void
+        onConnection: @escaping (Connection) -> Void, onProgress: ((AnalysisProgress) -> Void)? = nil
     ) -> AnalysisResult {
         var pipeline = PacketPipeline(options: options, onConnection: onConnection)
+        let progress = onProgress.map { _ in ReadProgress(paths: paths) }
+        if let onProgress, let progress {
+            pipeline.onProgress = { counts in
+                onProgress(
+                    AnalysisProgress(
+                        packets: counts.packets, bytesRead: progress.totalBytes.map { _ in progress.bytesRead },
+                        totalBytes: progress.totalBytes))
+            }
+        }
         let totals: CaptureFileReader.Totals
         if options.readAhead, CaptureFileReader.allRegularFiles(paths) {
             totals = readAhead(
                 paths: paths, filter: options.filter, logger: logger, stop: stop, packetsPerBatch: packetsPerBatch,
-                into: &pipeline)
+                progress: progress, into: &pipeline)
         } else {
-            var reader = CaptureFileReader(paths: paths, filter: options.filter, logger: logger)
+            var reader = CaptureFileReader(paths: paths, filter: options.filter, logger: logger, progress: progress)
             _ = reader.read(into: &pipeline, stop: stop)
             totals = reader.totals
         }
@@ -184,11 +195,11 @@ public enum Analyzer {
     /// Reads on a thread of its own and analyses the batches it fills on this one.
     private static func readAhead(
         paths: [String], filter: String?, logger: Logger, stop: StopRequest?, packetsPerBatch: Int,
-        into pipeline: inout PacketPipeline
+        progress: ReadProgress?, into pipeline: inout PacketPipeline
     ) -> CaptureFileReader.Totals {
         let channel = BatchChannel(batches: batchesInFlight, capacity: packetsPerBatch)
         DispatchQueue.global().async {
-            var reader = CaptureFileReader(paths: paths, filter: filter, logger: logger)
+            var reader = CaptureFileReader(paths: paths, filter: filter, logger: logger, progress: progress)
             while true {
                 var batch = channel.takeEmpty()
                 let more = reader.read(into: &batch, stop: stop)

@@ -4,6 +4,10 @@ package struct PacketPipeline: PacketSink {
     package var counts = PacketCounts()
     package var tracker: HandshakeTracker
     package var report: AnalysisReport
+    /// Called every `packetsPerProgress` packets, for a progress bar; nil for none.
+    var onProgress: ((PacketCounts) -> Void)?
+    /// 2^16: often enough for a bar refreshed a few times a second, rare enough to cost nothing.
+    private static var packetsPerProgress: Int { 1 << 16 }
 
     package init(options: AnalysisOptions, onConnection: @escaping (Connection) -> Void) {
         tracker = HandshakeTracker(configuration: options.tracker)
@@ -35,7 +39,11 @@ package struct PacketPipeline: PacketSink {
     ///
     /// - Complexity: O(packets) amortized; allocates only when the flow table grows.
     mutating func process(_ batch: PacketBatch) {
+        let before = counts.packets
         batch.forEachPacket { process($0, bytes: $1, linkType: $2) }
+        if let onProgress, counts.packets / Self.packetsPerProgress != before / Self.packetsPerProgress {
+            onProgress(counts)
+        }
     }
 
     /// The analysis takes every packet as it comes.
@@ -46,6 +54,7 @@ package struct PacketPipeline: PacketSink {
     @inline(__always)
     mutating func take(_ info: PacketInfo, _ bytes: RawSpan, _ linkType: LinkType) {
         process(info, bytes: bytes, linkType: linkType)
+        if _slowPath(counts.packets & (Self.packetsPerProgress - 1) == 0), let onProgress { onProgress(counts) }
     }
 
     /// Moves the tracker's clock on without a packet (a quiet live link).

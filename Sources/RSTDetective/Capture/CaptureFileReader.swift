@@ -23,6 +23,7 @@ struct CaptureFileReader {
 
     private let filter: String?
     private let logger: Logger
+    private let progress: ReadProgress?
     private var pending: [Scheduled]
     private var inputs: [Input] = []
 
@@ -33,9 +34,11 @@ struct CaptureFileReader {
     ///   - paths: Capture files; `-` is standard input.
     ///   - filter: A BPF expression, or nil.
     ///   - logger: Receives debug messages per file, never per packet.
-    init(paths: [String], filter: String?, logger: Logger) {
+    ///   - progress: Told of each file as it is opened and closed, for a progress bar.
+    init(paths: [String], filter: String?, logger: Logger, progress: ReadProgress? = nil) {
         self.filter = filter
         self.logger = logger
+        self.progress = progress
         self.pending = []
         self.pending = schedule(paths)
     }
@@ -63,7 +66,9 @@ struct CaptureFileReader {
             while let next = pending.first, inputs.isEmpty || next.firstTimestampNanos <= Self.earliestHead(inputs) {
                 pending.removeFirst()
                 do {
-                    let input = Input(source: try PacketSource(path: next.path, filter: filter), order: next.order)
+                    let source = try PacketSource(path: next.path, filter: filter)
+                    progress?.opened(descriptor: source.fileDescriptor, size: source.fileSize)
+                    let input = Input(source: source, order: next.order)
                     logger.debug(
                         "opened capture", metadata: ["path": "\(next.path)", "link-type": "\(input.linkType)"])
                     totals.filesOpened += 1
@@ -133,6 +138,7 @@ struct CaptureFileReader {
     }
 
     private mutating func close(_ input: Input) {
+        progress?.closed(descriptor: input.fileDescriptor)
         totals.recordsFiltered += input.recordsFiltered
         if let error = input.error { totals.errors.append(error) }
         logger.debug("closed capture", metadata: ["path": "\(input.path)", "records": "\(input.recordsRead)"])
@@ -168,6 +174,7 @@ struct CaptureFileReader {
         let path: String
         let linkType: LinkType
         let snapLengthIsInvalid: Bool
+        let fileDescriptor: Int32
         /// The record read and not yet delivered; nil when the last one read was delivered.
         private(set) var head: PacketInfo?
         private(set) var error: CaptureError?
@@ -180,6 +187,7 @@ struct CaptureFileReader {
             self.path = source.path
             self.linkType = source.linkType
             self.snapLengthIsInvalid = source.snapLengthIsInvalid
+            self.fileDescriptor = source.fileDescriptor
             do {
                 head = try source.next()
             } catch {

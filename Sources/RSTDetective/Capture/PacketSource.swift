@@ -23,6 +23,10 @@ import Glibc
 
     private static var timestampSecondsLimit: Int64 { 1 << 32 }
 
+    /// The descriptor libpcap reads through (the file's, or the one under the gzip stream), and the file's
+    /// size when it is a regular file: for `ReadProgress`.
+    let fileDescriptor: Int32
+    let fileSize: Int64?
     private let handle: OpaquePointer
     /// The stdio buffer of a plain file's stream, owned here because glibc ignores the size in
     /// `setvbuf` without a buffer; freed after `pcap_close` has closed the stream.
@@ -39,7 +43,7 @@ import Glibc
     ///   - filter: A BPF expression in libpcap syntax (`pcap_compile`), or nil for every packet.
     /// - Throws: `CaptureError.cannotOpen` or `.badFilter`.
     public init(path: String, filter: String? = nil) throws(CaptureError) {
-        let (stream, streamBuffer, snapLength) = try unsafe Self.openStream(path: path)
+        let (stream, streamBuffer, snapLength, fd, size) = try unsafe Self.openStream(path: path)
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         let opened = unsafe errorBuffer.withUnsafeMutableBufferPointer { buffer in
             unsafe pcap_fopen_offline_with_tstamp_precision(
@@ -60,6 +64,8 @@ import Glibc
             }
         }
         self.path = path
+        self.fileDescriptor = fd
+        self.fileSize = size
         unsafe self.handle = handle
         unsafe self.streamBuffer = streamBuffer
         self.linkType = LinkType(dataLinkType: unsafe pcap_datalink(handle))
@@ -213,10 +219,10 @@ import Glibc
     /// read by stdio directly, with a large buffer; gzip files, standard input and pipes go through a
     /// stream that inflates gzip and otherwise passes bytes through as soon as they arrive.
     ///
-    /// - Returns: The stream, its buffer, and for a regular classic pcap file the snap length its header
-    ///   gives, before libpcap adjusts it.
+    /// - Returns: The stream, its buffer, for a regular classic pcap file the snap length its header gives
+    ///   (before libpcap adjusts it), the descriptor under the stream, and the size of a regular file.
     private static func openStream(path: String) throws(CaptureError) -> (
-        UnsafeMutablePointer<FILE>, UnsafeMutableRawPointer?, UInt32?
+        UnsafeMutablePointer<FILE>, UnsafeMutableRawPointer?, UInt32?, Int32, Int64?
     ) {
         let fd = unsafe path == "-" ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
@@ -224,22 +230,22 @@ import Glibc
         }
         var status = stat()
         var magic: (UInt8, UInt8) = (0, 0)
-        let isPlainFile =
-            unsafe fstat(fd, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
-            && !(unsafe pread(fd, &magic, 2, 0) == 2 && magic == (0x1f, 0x8b))
+        let isRegular = unsafe fstat(fd, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
+        let size = isRegular ? Int64(status.st_size) : nil
+        let isPlainFile = isRegular && !(unsafe pread(fd, &magic, 2, 0) == 2 && magic == (0x1f, 0x8b))
         let stream = unsafe isPlainFile ? fdopen(fd, "rb") : rstd_stream_fdopen(fd)
         guard let stream = unsafe stream else {
             let reason = unsafe String(cString: strerror(errno))
             close(fd)
             throw .cannotOpen(path: path, reason: reason)
         }
-        guard isPlainFile else { return unsafe (stream, nil, nil) }
+        guard isPlainFile else { return unsafe (stream, nil, nil, fd, size) }
         let snapLength = Self.classicSnapLength(fd)
         // libpcap reads each record with two small freads; a large buffer keeps the syscalls few.
-        let size = 1 << 18
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
-        unsafe setvbuf(stream, buffer.assumingMemoryBound(to: CChar.self), _IOFBF, size)
-        return unsafe (stream, buffer, snapLength)
+        let bufferSize = 1 << 18
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bufferSize, alignment: 16)
+        unsafe setvbuf(stream, buffer.assumingMemoryBound(to: CChar.self), _IOFBF, bufferSize)
+        return unsafe (stream, buffer, snapLength, fd, size)
     }
 
     /// The snap length in a classic pcap file header (magic, version, zone, sigfigs, snaplen, linktype), in
