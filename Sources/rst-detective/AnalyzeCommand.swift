@@ -119,7 +119,7 @@ struct AnalyzeCommand: ParsableCommand {
         }
         let outputFailed = !outputs.finish(result)
         if !quiet {
-            StandardError.write(Summary.text(result))
+            StandardError.write(TerminalSummary.render(result, colour: TerminalSummary.standardErrorWantsColour))
         }
         if outputFailed { throw ExitStatus.outputError }
         if !result.errors.isEmpty { throw ExitStatus.inputError }

@@ -229,7 +229,7 @@ struct CaptureCommand: ParsableCommand {
         }
         let outputFailed = !outputs.finish(result)
         if !quiet {
-            StandardError.write(Summary.text(result))
+            StandardError.write(TerminalSummary.render(result, colour: TerminalSummary.standardErrorWantsColour))
         }
         if outputFailed { throw ExitStatus.outputError }
         if !result.errors.isEmpty { throw ExitStatus.inputError }

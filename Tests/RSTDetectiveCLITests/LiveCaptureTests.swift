@@ -29,8 +29,8 @@ import Testing
 
     /// Where the tracepoint is there (Linux 6.10 or later, as root), every incident's `kernel_reason` is the
     /// kernel's own: an accept-queue overflow answers the ACK from the listener with `INVALID_SYN`. Otherwise
-    /// the column is empty and the summary says why.
-    static func checkKernelReasons(_ path: String, expected: Set<String>, diagnostics: String) throws {
+    /// the column is empty and the summary says why. The capture's tracefs instance is gone after it.
+    static func checkKernelReasons(_ path: String, expected: Set<String>, diagnostics: String, pid: Int32) throws {
         let text = try String(contentsOfFile: diagnostics, encoding: .utf8)
         let rows = ReusePortCommandsTests.rows(try String(contentsOfFile: path, encoding: .utf8))
         #expect(Set(rows.map(tuple)) == expected)
@@ -44,7 +44,7 @@ import Testing
         #expect(rows.allSatisfy { $0["kernel_reason"] == "INVALID_SYN" }, "\(rows.map { $0["kernel_reason"] ?? "" })")
         #expect(text.contains("kernel_reason: \(expected.count) of \(expected.count) server RSTs joined"), "\(text)")
         let instances = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/kernel/tracing/instances")) ?? []
-        #expect(!instances.contains { $0.hasPrefix("rst-detective-") }, "\(instances)")
+        #expect(!instances.contains("rst-detective-\(pid)"), "\(instances)")
     }
 
     /// Waits until `path` contains `text`, for at most `seconds`.
@@ -129,7 +129,7 @@ import Testing
         let diagnostics = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
         #expect(capture.terminationStatus == 0, "\(diagnostics)")
         #expect(diagnostics.contains("kernel_reason unavailable: -Z gives up root"))
-        try Self.checkKernelReasons(joined, expected: expected, diagnostics: joinedErrors)
+        try Self.checkKernelReasons(joined, expected: expected, diagnostics: joinedErrors, pid: joiningPid)
         let reported = try Self.incidents(live)
         #expect(reported.count == Set(reported).count, "an incident was reported twice")
         #expect(Set(reported) == expected)
