@@ -42,6 +42,12 @@ struct AnalyzeCommand: ParsableCommand {
             valueName: "file"))
     var nearMisses: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Also write one self-contained HTML page: totals, outcomes, RST origins, cause hints, charts and the first 1000 incidents; - for standard output.",
+            valueName: "file"))
+    var html: String?
+
     @OptionGroup(title: "Handshake tracking")
     var tracking: TrackerOptions
 
@@ -72,7 +78,7 @@ struct AnalyzeCommand: ParsableCommand {
             throw ValidationError("standard input (-) can be read once")
         }
         try ReportOutputs.validate(
-            reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses)
+            reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses, html: html)
         guard jobs >= 1 else {
             throw ValidationError("-j must be 1 or more")
         }
@@ -88,7 +94,7 @@ struct AnalyzeCommand: ParsableCommand {
         do {
             outputs = try ReportOutputs(
                 reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
-                streaming: false)
+                html: html, inputs: captures.map { $0 == "-" ? "standard input" : $0 }, streaming: false)
         } catch {
             StandardError.report(error.description)
             throw ExitStatus.outputError

@@ -79,6 +79,12 @@ struct CaptureCommand: ParsableCommand {
             valueName: "file"))
     var nearMisses: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Also write one self-contained HTML page (totals, outcomes, RST origins, cause hints, charts, the first 1000 incidents), rewritten every --report-interval and at the end.",
+            valueName: "file"))
+    var html: String?
+
     @Flag(
         name: .customLong("no-kernel-reason"),
         help:
@@ -123,7 +129,7 @@ struct CaptureCommand: ParsableCommand {
         if let count, count <= 0 { throw ValidationError("-c must be at least 1") }
         guard reportInterval >= 1 else { throw ValidationError("--report-interval must be at least 1") }
         try ReportOutputs.validate(
-            reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
+            reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses, html: html,
             saveFile: saveFile)
         if let filterExpression, let message = PacketSource.filterError(filterExpression) {
             throw ValidationError("bad filter '\(filterExpression)': \(message)")
@@ -179,6 +185,8 @@ struct CaptureCommand: ParsableCommand {
             if let saveFile { try source.startSaving(to: saveFile) }
             outputs = try ReportOutputs(
                 reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
+                html: html,
+                inputs: ["interface \(interface)" + (filterExpression.map { ", filter '\($0)'" } ?? "")],
                 streaming: true)
         } catch let error as CaptureError {
             StandardError.report(error.description)
