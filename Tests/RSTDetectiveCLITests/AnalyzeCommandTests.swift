@@ -238,7 +238,8 @@ enum Binary {
         let twice = try Binary.run(["analyze", Binary.capture("near-misses.pcap"), "--near-misses", "-"])
         #expect(twice.status == 64)
         #expect(
-            twice.standardError.contains("only one of --csv, --connections and --near-misses can be standard output"))
+            twice.standardError.contains(
+                "only one of --csv, --connections, --near-misses and --html can be standard output"))
     }
 
     @Test func theCSVCanGoIntoTheReportDirectory() throws {
