@@ -59,7 +59,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RSTDetectiveTests",
-            dependencies: ["RSTDetective"],
+            dependencies: ["RSTDetective", .product(name: "Histogram", package: "hdrhistogram-swift")],
             swiftSettings: upcoming
         ),
         .testTarget(

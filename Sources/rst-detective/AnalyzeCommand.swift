@@ -49,6 +49,12 @@ struct AnalyzeCommand: ParsableCommand {
             valueName: "file"))
     var jsonLines: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Also write one self-contained HTML page: totals, outcomes, RST origins, cause hints, charts and the first 1000 incidents; - for standard output.",
+            valueName: "file"))
+    var html: String?
+
     @OptionGroup(title: "Handshake tracking")
     var tracking: TrackerOptions
 
@@ -80,7 +86,7 @@ struct AnalyzeCommand: ParsableCommand {
         }
         try ReportOutputs.validate(
             reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
-            jsonLines: jsonLines)
+            jsonLines: jsonLines, html: html)
         guard jobs >= 1 else {
             throw ValidationError("-j must be 1 or more")
         }
@@ -96,7 +102,7 @@ struct AnalyzeCommand: ParsableCommand {
         do {
             outputs = try ReportOutputs(
                 reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
-                jsonLines: jsonLines,
+                jsonLines: jsonLines, html: html, inputs: captures.map { $0 == "-" ? "standard input" : $0 },
                 streaming: false)
         } catch {
             StandardError.report(error.description)

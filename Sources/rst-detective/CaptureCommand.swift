@@ -86,6 +86,12 @@ struct CaptureCommand: ParsableCommand {
             valueName: "file"))
     var jsonLines: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Also write one self-contained HTML page (totals, outcomes, RST origins, cause hints, charts, the first 1000 incidents), rewritten every --report-interval and at the end.",
+            valueName: "file"))
+    var html: String?
+
     @Flag(
         name: .customLong("no-kernel-reason"),
         help:
@@ -131,7 +137,7 @@ struct CaptureCommand: ParsableCommand {
         guard reportInterval >= 1 else { throw ValidationError("--report-interval must be at least 1") }
         try ReportOutputs.validate(
             reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
-            jsonLines: jsonLines,
+            jsonLines: jsonLines, html: html,
             saveFile: saveFile)
         if let filterExpression, let message = PacketSource.filterError(filterExpression) {
             throw ValidationError("bad filter '\(filterExpression)': \(message)")
@@ -188,6 +194,8 @@ struct CaptureCommand: ParsableCommand {
             outputs = try ReportOutputs(
                 reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
                 jsonLines: jsonLines,
+                html: html,
+                inputs: ["interface \(interface)" + (filterExpression.map { ", filter '\($0)'" } ?? "")],
                 streaming: true)
         } catch let error as CaptureError {
             StandardError.report(error.description)

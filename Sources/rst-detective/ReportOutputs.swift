@@ -1,8 +1,8 @@
 import ArgumentParser
 import RSTDetective
 
-/// The report files of a run: the report directory, the incidents CSV and the connections log, as
-/// `analyze` and `capture` both write them.
+/// The report files of a run: the report directory, the incidents CSV, the connections log and the HTML
+/// page, as `analyze` and `capture` both write them.
 ///
 /// Without `--report-dir`, `--csv` or `--jsonl`, the incidents CSV goes to standard output. Rows on standard output are
 /// flushed one by one, so a reader of the pipe sees each at once. When streaming (a live capture), each CSV
@@ -14,19 +14,23 @@ final class ReportOutputs {
     private let connections: ReportFile?
     private let nearMisses: ReportFile?
     private let jsonLines: ReportFile?
+    /// `--html`: the page, rewritten whole (aside and renamed) with every `writeAggregates` and at the end.
+    private let htmlPath: String?
+    /// What the page names as the run's inputs.
+    private let inputs: [String]
     private let streaming: Bool
 
     /// Checks that at most one output is standard output (`-`).
     static func validate(
         reportDirectory: String?, csv: String?, connections: String?, nearMisses: String?, jsonLines: String?,
-        saveFile: String? = nil
+        html: String? = nil, saveFile: String? = nil
     ) throws {
         let outputs = [
             incidentsPath(reportDirectory: reportDirectory, csv: csv, jsonLines: jsonLines), connections, nearMisses,
-            jsonLines, saveFile,
+            jsonLines, html, saveFile,
         ]
         guard outputs.filter({ $0 == "-" }).count <= 1 else {
-            let names = "--csv, --connections, --near-misses, --jsonl" + (saveFile == nil ? "" : " and -w")
+            let names = "--csv, --connections, --near-misses, --jsonl, --html" + (saveFile == nil ? "" : " and -w")
             throw ValidationError("only one of \(names) can be standard output (-)")
         }
     }
@@ -39,9 +43,11 @@ final class ReportOutputs {
     /// Creates the directory and opens every file with its header.
     init(
         reportDirectory: String?, csv: String?, connections: String?, nearMisses: String?, jsonLines: String?,
-        streaming: Bool
+        html: String? = nil, inputs: [String] = [], streaming: Bool
     ) throws(ReportError) {
         self.streaming = streaming
+        htmlPath = html
+        self.inputs = inputs
         directory = try reportDirectory.map { path throws(ReportError) in
             try ReportDirectory(path: path, streamingIncidents: streaming)
         }
@@ -99,6 +105,11 @@ final class ReportOutputs {
         } catch {
             StandardError.report(error.description)
         }
+        do {
+            try writeHTML(snapshot)
+        } catch {
+            StandardError.report(error.description)
+        }
         for file in [csvFile, connections, nearMisses, jsonLines].compactMap({ $0 }) {
             do {
                 try file.publish()
@@ -117,6 +128,12 @@ final class ReportOutputs {
             StandardError.report(error.description)
             succeeded = false
         }
+        do {
+            try writeHTML(result)
+        } catch {
+            StandardError.report(error.description)
+            succeeded = false
+        }
         for file in [csvFile, connections, nearMisses, jsonLines].compactMap({ $0 }) {
             do {
                 try file.commit()
@@ -126,5 +143,13 @@ final class ReportOutputs {
             }
         }
         return succeeded
+    }
+
+    /// Writes the HTML page of `result`, aside and renamed into place, when `--html` asked for it.
+    private func writeHTML(_ result: AnalysisResult) throws(ReportError) {
+        guard let htmlPath else { return }
+        let file = try ReportFile(path: htmlPath)
+        file.write(HTMLReport.render(result, inputs: inputs))
+        try file.commit()
     }
 }

@@ -239,7 +239,7 @@ enum Binary {
         #expect(twice.status == 64)
         #expect(
             twice.standardError.contains(
-                "only one of --csv, --connections, --near-misses, --jsonl can be standard output"))
+                "only one of --csv, --connections, --near-misses, --jsonl, --html can be standard output"))
     }
 
     /// `--jsonl -` writes each incident as a JSON object with the columns of incidents.csv, numbers as

@@ -76,11 +76,12 @@ import Testing
         let live = directory.appendingPathComponent("live.csv").path
         let saved = directory.appendingPathComponent("live.pcap").path
         let reports = directory.appendingPathComponent("reports").path
+        let page = directory.appendingPathComponent("live.html").path
         let capture = Process()
         capture.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         capture.arguments = [
             "netns", "exec", "rstd-live-srv", Binary.url.path, "capture", "-i", "srv0", "-Z", "nobody", "--csv", live,
-            "-w", saved, "--report-dir", reports, "--report-interval", "1", "tcp", "port", "8080",
+            "-w", saved, "--report-dir", reports, "--report-interval", "1", "--html", page, "tcp", "port", "8080",
         ]
         capture.standardOutput = FileHandle.nullDevice
         capture.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
@@ -121,6 +122,9 @@ import Testing
         Thread.sleep(forTimeInterval: 1.5)
         #expect(Set(try Self.incidents(live)) == expected)
         #expect(Set(try Self.incidents(reports + "/incidents.csv")) == expected)
+        // The --html page too is rewritten every interval.
+        let livePage = try String(contentsOfFile: page, encoding: .utf8)
+        #expect(livePage.contains("data-metric=\"incidents\">\(expected.count)<"))
 
         kill(pid, SIGINT)
         capture.waitUntilExit()
@@ -142,6 +146,10 @@ import Testing
             #expect(summary.contains(metric + "\r\n"), "summary.csv lacks \(metric)")
         }
         #expect(diagnostics.contains("captured on srv0 for "))
+        let finalPage = try String(contentsOfFile: page, encoding: .utf8)
+        #expect(finalPage.contains("<li><code>interface srv0, filter &#39;tcp port 8080&#39;</code></li>"))
+        #expect(finalPage.contains("data-metric=\"incidents\">\(expected.count)<"))
+        #expect(finalPage.contains("Showing \(expected.count) of \(expected.count) incident(s)"))
 
         // Written after root was dropped.
         let owner = try FileManager.default.attributesOfItem(atPath: live)[.ownerAccountName] as? String
