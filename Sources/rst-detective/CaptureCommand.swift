@@ -13,7 +13,16 @@ struct CaptureCommand: ParsableCommand {
             place every --report-interval seconds and at the end. Ctrl-C or SIGTERM, --duration or -c end the \
             capture: every report is written, the summary printed, and the exit status is 0. Handshakes still \
             open then are counted as open_at_end. Capturing needs root or the CAP_NET_RAW capability; -Z drops \
-            root once the interface is open, before any packet is parsed.
+            root once the interface is open (and the --metrics-listen port bound), before any packet is parsed.
+
+            --metrics-file and --metrics-listen give Prometheus metrics (rst_detective_*, listed in the \
+            README), updated once a second from the run so far: the file is written aside and renamed into \
+            place every --metrics-interval seconds and at the end (for node_exporter's textfile collector, \
+            name it *.prom), and GET /metrics on HOST:PORT serves them until the capture ends.
+
+            Exit status: 0 success (Ctrl-C included), 1 the interface could not be opened or failed, 2 a \
+            report or the metrics file could not be written or the metrics address could not be bound, 64 \
+            bad usage.
             """)
 
     @Option(name: .customShort("i"), help: ArgumentHelp("The interface; any for all of them.", valueName: "interface"))
@@ -104,6 +113,25 @@ struct CaptureCommand: ParsableCommand {
         help: ArgumentHelp("Rewrite the reports in --report-dir this often.", valueName: "seconds"))
     var reportInterval: Double = 10
 
+    @Option(
+        name: .customLong("metrics-file"),
+        help: ArgumentHelp(
+            "Write Prometheus metrics to this file, replaced atomically every --metrics-interval seconds and at the end (node_exporter's textfile collector reads only *.prom).",
+            valueName: "file"))
+    var metricsFile: String?
+
+    @Option(
+        name: .customLong("metrics-listen"),
+        help: ArgumentHelp(
+            "Serve the Prometheus metrics on http://HOST:PORT/metrics ([::1]:PORT for IPv6, :PORT for every IPv4 address).",
+            valueName: "host:port"))
+    var metricsListen: String?
+
+    @Option(
+        name: .customLong("metrics-interval"),
+        help: ArgumentHelp("Rewrite --metrics-file this often.", valueName: "seconds"))
+    var metricsInterval: Double = 5
+
     @OptionGroup(title: "Handshake tracking")
     var tracking: TrackerOptions
 
@@ -135,6 +163,13 @@ struct CaptureCommand: ParsableCommand {
         if let duration, !(duration > 0) { throw ValidationError("--duration must be above 0") }
         if let count, count <= 0 { throw ValidationError("-c must be at least 1") }
         guard reportInterval >= 1 else { throw ValidationError("--report-interval must be at least 1") }
+        guard metricsInterval >= 1 else { throw ValidationError("--metrics-interval must be at least 1") }
+        if let metricsFile, metricsFile.isEmpty || metricsFile == "-" {
+            throw ValidationError("--metrics-file needs a file name: it is written aside and renamed into place")
+        }
+        if let metricsListen, ListenAddress(metricsListen) == nil {
+            throw ValidationError("--metrics-listen '\(metricsListen)' is not HOST:PORT, [IPV6]:PORT or :PORT")
+        }
         try ReportOutputs.validate(
             reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
             jsonLines: jsonLines, html: html,
@@ -180,6 +215,18 @@ struct CaptureCommand: ParsableCommand {
         }
         if let warning = source.warning { StandardError.report("warning: \(interface): \(warning)") }
         let kernelReasons = openKernelReasons()
+        let metrics = metricsFile != nil || metricsListen != nil ? CaptureMetrics(listeners: model.listeners) : nil
+        // Bound while still root, as the interface was opened: -Z then drops root for everything else.
+        var server: MetricsServer?
+        if let metrics, let metricsListen, let address = ListenAddress(metricsListen) {
+            do {
+                server = try MetricsServer(address: address, registry: metrics.registry)
+            } catch {
+                StandardError.report("cannot listen for metrics on '\(metricsListen)': \(error)")
+                throw ExitStatus.outputError
+            }
+        }
+        defer { server?.shutdown() }
         if let user {
             do throws(Privileges.Failure) {
                 try Privileges.drop(to: user)
@@ -204,6 +251,18 @@ struct CaptureCommand: ParsableCommand {
             StandardError.report(error.description)
             throw ExitStatus.outputError
         }
+        let metricsOutput = metricsFile.map(MetricsFile.init)
+        if let metrics, let metricsOutput {
+            do throws(MetricsFile.Failure) {
+                try metricsOutput.write(metrics.text())
+            } catch {
+                StandardError.report(error.description)
+                throw ExitStatus.outputError
+            }
+        }
+        if !quiet, let server {
+            StandardError.report("serving metrics on http://\(server.boundAddress)/metrics")
+        }
         if !quiet {
             StandardError.report(
                 "listening on \(interface), link-type \(source.linkType), snapshot length \(source.snapLength) bytes"
@@ -212,6 +271,7 @@ struct CaptureCommand: ParsableCommand {
         let stop = SignalHandling.install()
         let status = StatusLine(enabled: !quiet && isatty(STDERR_FILENO) == 1)
         var lastReport = 0.0
+        var lastMetrics = 0.0
         var warnedDrops = 0
         let options = AnalysisOptions(tracker: tracking.configuration, filter: filterExpression, bucketModel: model)
         let result = LiveCapture.run(
@@ -226,6 +286,20 @@ struct CaptureCommand: ParsableCommand {
                 warnedDrops = dropped
             }
             status.show(snapshot)
+            if let metrics {
+                metrics.update(snapshot)
+                if let metricsOutput, let elapsed = snapshot.live?.elapsedSeconds,
+                    elapsed - lastMetrics >= metricsInterval
+                {
+                    lastMetrics = elapsed
+                    do throws(MetricsFile.Failure) {
+                        try metricsOutput.write(metrics.text())
+                    } catch {
+                        status.clear()
+                        StandardError.report(error.description)
+                    }
+                }
+            }
             if let elapsed = snapshot.live?.elapsedSeconds, elapsed - lastReport >= reportInterval {
                 lastReport = elapsed
                 outputs.writeAggregates(snapshot)
@@ -235,7 +309,16 @@ struct CaptureCommand: ParsableCommand {
         for error in result.errors {
             StandardError.report(error.description)
         }
-        let outputFailed = !outputs.finish(result)
+        var outputFailed = !outputs.finish(result)
+        if let metrics {
+            metrics.update(result)
+            do throws(MetricsFile.Failure) {
+                try metricsOutput?.write(metrics.text())
+            } catch {
+                StandardError.report(error.description)
+                outputFailed = true
+            }
+        }
         if !quiet {
             StandardError.write(TerminalSummary.render(result, colour: TerminalSummary.standardErrorWantsColour))
         }
