@@ -9,51 +9,18 @@ struct AnalyzeCommand: ParsableCommand {
         abstract: "Analyse capture files (pcap, pcapng, gzip of either; - for standard input).",
         discussion: """
             Several captures are read as one stream in timestamp order, so a connection split across \
-            rotated files (tcpdump -C/-G) is followed. Without --report-dir or --csv, incidents.csv goes to \
+            rotated files (tcpdump -C/-G) is followed. Without --report-dir, --csv or --jsonl, incidents.csv goes to \
             standard output. A short summary goes to standard error, after a progress bar on a terminal.
             """)
 
     @Argument(help: ArgumentHelp("Capture files; - reads standard input.", valueName: "capture"))
     var captures: [String]
 
-    @Option(
-        name: .customLong("report-dir"),
-        help: ArgumentHelp(
-            "Write incidents.csv, by-source-port.csv, by-server-port.csv, by-bucket.csv and summary.csv here.",
-            valueName: "dir"))
-    var reportDirectory: String?
-
-    @Option(help: ArgumentHelp("Write only the incidents CSV to this file; - for standard output.", valueName: "file"))
-    var csv: String?
-
     @Option(help: ArgumentHelp("Read only packets matching this BPF expression (libpcap syntax).", valueName: "expr"))
     var filter: String?
 
-    @Option(
-        help: ArgumentHelp(
-            "Also write every settled connection attempt, with its outcome and listener, to this CSV; - for standard output.",
-            valueName: "file"))
-    var connections: String?
-
-    @Option(
-        name: .customLong("near-misses"),
-        help: ArgumentHelp(
-            "Also write the near misses (server RSTs that are not the signature: wrong_ack, listener_close, app_abort, refused) to this CSV, with the incident columns and their kind; - for standard output.",
-            valueName: "file"))
-    var nearMisses: String?
-
-    @Option(
-        name: .customLong("jsonl"),
-        help: ArgumentHelp(
-            "Also write each incident as one JSON object per line (JSON Lines, the fields of incidents.csv) to this file, for log shippers; - for standard output.",
-            valueName: "file"))
-    var jsonLines: String?
-
-    @Option(
-        help: ArgumentHelp(
-            "Also write one self-contained HTML page: totals, outcomes, RST origins, cause hints, charts and the first 1000 incidents; - for standard output.",
-            valueName: "file"))
-    var html: String?
+    @OptionGroup(title: "Reports")
+    var reports: ReportOptions
 
     @OptionGroup(title: "Handshake tracking")
     var tracking: TrackerOptions
@@ -84,9 +51,7 @@ struct AnalyzeCommand: ParsableCommand {
         guard captures.filter({ $0 == "-" }).count <= 1 else {
             throw ValidationError("standard input (-) can be read once")
         }
-        try ReportOutputs.validate(
-            reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
-            jsonLines: jsonLines, html: html)
+        try ReportOutputs.validate(options: reports)
         guard jobs >= 1 else {
             throw ValidationError("-j must be 1 or more")
         }
@@ -101,8 +66,7 @@ struct AnalyzeCommand: ParsableCommand {
         let outputs: ReportOutputs
         do {
             outputs = try ReportOutputs(
-                reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
-                jsonLines: jsonLines, html: html, inputs: captures.map { $0 == "-" ? "standard input" : $0 },
+                options: reports, inputs: captures.map { $0 == "-" ? "standard input" : $0 },
                 streaming: false)
         } catch {
             StandardError.report(error.description)

@@ -63,44 +63,6 @@ struct CaptureCommand: ParsableCommand {
     @Option(name: .customShort("c"), help: ArgumentHelp("Stop after this many packets.", valueName: "count"))
     var count: Int?
 
-    @Option(
-        name: .customLong("report-dir"),
-        help: ArgumentHelp(
-            "Write incidents.csv (as incidents come) and by-source-port.csv, by-server-port.csv, by-bucket.csv and summary.csv here.",
-            valueName: "dir"))
-    var reportDirectory: String?
-
-    @Option(
-        help: ArgumentHelp(
-            "Write the incidents CSV to this file as they come; - for standard output.", valueName: "file"))
-    var csv: String?
-
-    @Option(
-        help: ArgumentHelp(
-            "Also write every settled connection attempt, with its outcome and listener, to this CSV.",
-            valueName: "file"))
-    var connections: String?
-
-    @Option(
-        name: .customLong("near-misses"),
-        help: ArgumentHelp(
-            "Also write the near misses (server RSTs that are not the signature: wrong_ack, listener_close, app_abort, refused) to this CSV, with the incident columns and their kind; - for standard output.",
-            valueName: "file"))
-    var nearMisses: String?
-
-    @Option(
-        name: .customLong("jsonl"),
-        help: ArgumentHelp(
-            "Also write each incident as one JSON object per line (JSON Lines, the fields of incidents.csv) to this file, for log shippers; - for standard output.",
-            valueName: "file"))
-    var jsonLines: String?
-
-    @Option(
-        help: ArgumentHelp(
-            "Also write one self-contained HTML page (totals, outcomes, RST origins, cause hints, charts, the first 1000 incidents), rewritten every --report-interval and at the end.",
-            valueName: "file"))
-    var html: String?
-
     @Flag(
         name: .customLong("no-kernel-reason"),
         help:
@@ -131,6 +93,9 @@ struct CaptureCommand: ParsableCommand {
         name: .customLong("metrics-interval"),
         help: ArgumentHelp("Rewrite --metrics-file this often.", valueName: "seconds"))
     var metricsInterval: Double = 5
+
+    @OptionGroup(title: "Reports")
+    var reports: ReportOptions
 
     @OptionGroup(title: "Handshake tracking")
     var tracking: TrackerOptions
@@ -170,10 +135,7 @@ struct CaptureCommand: ParsableCommand {
         if let metricsListen, ListenAddress(metricsListen) == nil {
             throw ValidationError("--metrics-listen '\(metricsListen)' is not HOST:PORT, [IPV6]:PORT or :PORT")
         }
-        try ReportOutputs.validate(
-            reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
-            jsonLines: jsonLines, html: html,
-            saveFile: saveFile)
+        try ReportOutputs.validate(options: reports, saveFile: saveFile)
         if let filterExpression, let message = PacketSource.filterError(filterExpression) {
             throw ValidationError("bad filter '\(filterExpression)': \(message)")
         }
@@ -239,9 +201,7 @@ struct CaptureCommand: ParsableCommand {
         do {
             if let saveFile { try source.startSaving(to: saveFile) }
             outputs = try ReportOutputs(
-                reportDirectory: reportDirectory, csv: csv, connections: connections, nearMisses: nearMisses,
-                jsonLines: jsonLines,
-                html: html,
+                options: reports,
                 inputs: ["interface \(interface)" + (filterExpression.map { ", filter '\($0)'" } ?? "")],
                 streaming: true)
         } catch let error as CaptureError {

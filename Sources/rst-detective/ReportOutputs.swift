@@ -21,13 +21,9 @@ final class ReportOutputs {
     private let streaming: Bool
 
     /// Checks that at most one output is standard output (`-`).
-    static func validate(
-        reportDirectory: String?, csv: String?, connections: String?, nearMisses: String?, jsonLines: String?,
-        html: String? = nil, saveFile: String? = nil
-    ) throws {
+    static func validate(options: ReportOptions, saveFile: String? = nil) throws {
         let outputs = [
-            incidentsPath(reportDirectory: reportDirectory, csv: csv, jsonLines: jsonLines), connections, nearMisses,
-            jsonLines, html, saveFile,
+            incidentsPath(options), options.connections, options.nearMisses, options.jsonLines, options.html, saveFile,
         ]
         guard outputs.filter({ $0 == "-" }).count <= 1 else {
             let names = "--csv, --connections, --near-misses, --jsonl, --html" + (saveFile == nil ? "" : " and -w")
@@ -36,34 +32,30 @@ final class ReportOutputs {
     }
 
     /// `--csv`, or standard output when there is no report directory nor JSON Lines either.
-    private static func incidentsPath(reportDirectory: String?, csv: String?, jsonLines: String?) -> String? {
-        csv ?? (reportDirectory == nil && jsonLines == nil ? "-" : nil)
+    private static func incidentsPath(_ options: ReportOptions) -> String? {
+        options.csv ?? (options.reportDirectory == nil && options.jsonLines == nil ? "-" : nil)
     }
 
     /// Creates the directory and opens every file with its header.
-    init(
-        reportDirectory: String?, csv: String?, connections: String?, nearMisses: String?, jsonLines: String?,
-        html: String? = nil, inputs: [String] = [], streaming: Bool
-    ) throws(ReportError) {
+    ///
+    /// - Parameters:
+    ///   - options: Where each report goes.
+    ///   - inputs: What the HTML page names as the run's inputs.
+    ///   - streaming: A live capture: files grow in NAME.partial and are published with `writeAggregates`.
+    init(options: ReportOptions, inputs: [String] = [], streaming: Bool) throws(ReportError) {
         self.streaming = streaming
-        htmlPath = html
+        htmlPath = options.html
         self.inputs = inputs
-        directory = try reportDirectory.map { path throws(ReportError) in
+        directory = try options.reportDirectory.map { path throws(ReportError) in
             try ReportDirectory(path: path, streamingIncidents: streaming)
         }
-        csvFile = try Self.incidentsPath(reportDirectory: reportDirectory, csv: csv, jsonLines: jsonLines).map {
-            path throws(ReportError) in
-            try ReportFile(path: path, streaming: streaming)
+        func open(_ path: String?) throws(ReportError) -> ReportFile? {
+            try path.map { path throws(ReportError) in try ReportFile(path: path, streaming: streaming) }
         }
-        self.connections = try connections.map { path throws(ReportError) in
-            try ReportFile(path: path, streaming: streaming)
-        }
-        self.nearMisses = try nearMisses.map { path throws(ReportError) in
-            try ReportFile(path: path, streaming: streaming)
-        }
-        self.jsonLines = try jsonLines.map { path throws(ReportError) in
-            try ReportFile(path: path, streaming: streaming)
-        }
+        csvFile = try open(Self.incidentsPath(options))
+        connections = try open(options.connections)
+        nearMisses = try open(options.nearMisses)
+        jsonLines = try open(options.jsonLines)
         csvFile?.writeRecord(Connection.incidentCSVHeader)
         self.connections?.writeRecord(Connection.connectionCSVHeader)
         self.nearMisses?.writeRecord(Connection.nearMissCSVHeader)
@@ -105,10 +97,13 @@ final class ReportOutputs {
         } catch {
             StandardError.report(error.description)
         }
-        do {
-            try writeHTML(snapshot)
-        } catch {
-            StandardError.report(error.description)
+        // A page on standard output is written once, at the end.
+        if htmlPath != "-" {
+            do {
+                try writeHTML(snapshot)
+            } catch {
+                StandardError.report(error.description)
+            }
         }
         for file in [csvFile, connections, nearMisses, jsonLines].compactMap({ $0 }) {
             do {
