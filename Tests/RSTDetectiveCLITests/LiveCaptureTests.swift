@@ -47,6 +47,34 @@ import Testing
         #expect(!instances.contains("rst-detective-\(pid)"), "\(instances)")
     }
 
+    /// Starts `rst-detective capture -i srv0 ARGUMENTS tcp port 8080` in the lab's server namespace, standard
+    /// error to `errors`, killed after 90 s if it is still running, and waits for its start line.
+    ///
+    /// - Parameter networkNamespaceOnly: Enter only the network namespace (`nsenter --net`), keeping this
+    ///   /sys: `ip netns exec` mounts one without tracefs, so the tracepoint join needs this.
+    static func startCapture(_ arguments: [String], errors: String, networkNamespaceOnly: Bool = false) throws
+        -> Process
+    {
+        let capture = Process()
+        let command = [Binary.url.path, "capture", "-i", "srv0"] + arguments + ["tcp", "port", "8080"]
+        if networkNamespaceOnly {
+            capture.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+            capture.arguments = ["--net=/run/netns/rstd-live-srv"] + command
+        } else {
+            capture.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            capture.arguments = ["netns", "exec", "rstd-live-srv"] + command
+        }
+        capture.standardOutput = FileHandle.nullDevice
+        capture.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
+        try capture.run()
+        let pid = capture.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + 90) { kill(pid, SIGKILL) }
+        try #require(
+            waitFor("listening on srv0", in: errors, seconds: 10),
+            "no start line: \(String(describing: try? String(contentsOfFile: errors, encoding: .utf8)))")
+        return capture
+    }
+
     /// Waits until `path` contains `text`, for at most `seconds`.
     static func waitFor(_ text: String, in path: String, seconds: Double) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
@@ -77,37 +105,18 @@ import Testing
         let saved = directory.appendingPathComponent("live.pcap").path
         let reports = directory.appendingPathComponent("reports").path
         let page = directory.appendingPathComponent("live.html").path
-        let capture = Process()
-        capture.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        capture.arguments = [
-            "netns", "exec", "rstd-live-srv", Binary.url.path, "capture", "-i", "srv0", "-Z", "nobody", "--csv", live,
-            "-w", saved, "--report-dir", reports, "--report-interval", "1", "--html", page, "tcp", "port", "8080",
-        ]
-        capture.standardOutput = FileHandle.nullDevice
-        capture.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
-        try capture.run()
+        let capture = try Self.startCapture(
+            [
+                "-Z", "nobody", "--csv", live, "-w", saved, "--report-dir", reports, "--report-interval", "1", "--html",
+                page,
+            ], errors: errors)
         let pid = capture.processIdentifier
-        DispatchQueue.global().asyncAfter(deadline: .now() + 90) { kill(pid, SIGKILL) }
-        try #require(
-            Self.waitFor("listening on srv0", in: errors, seconds: 10),
-            "no start line: \(String(describing: try? String(contentsOfFile: errors, encoding: .utf8)))")
-        // A second capture keeps root, so it can join each RST to the kernel's tcp:tcp_send_reset event. It
-        // enters only the network namespace: `ip netns exec` mounts a /sys without tracefs.
+        // A second capture keeps root, so it can join each RST to the kernel's tcp:tcp_send_reset event.
         let joinedErrors = directory.appendingPathComponent("joined.err").path
         _ = FileManager.default.createFile(atPath: joinedErrors, contents: nil)
         let joined = directory.appendingPathComponent("joined.csv").path
-        let joining = Process()
-        joining.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        joining.arguments = [
-            "--net=/run/netns/rstd-live-srv", Binary.url.path, "capture", "-i", "srv0", "--csv", joined, "tcp", "port",
-            "8080",
-        ]
-        joining.standardOutput = FileHandle.nullDevice
-        joining.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: joinedErrors))
-        try joining.run()
+        let joining = try Self.startCapture(["--csv", joined], errors: joinedErrors, networkNamespaceOnly: true)
         let joiningPid = joining.processIdentifier
-        DispatchQueue.global().asyncAfter(deadline: .now() + 90) { kill(joiningPid, SIGKILL) }
-        try #require(Self.waitFor("listening on srv0", in: joinedErrors, seconds: 10))
 
         let traffic = try Self.runLab(["traffic", "--out", directory.path])
         try #require(traffic.status == 0, "live-lab traffic: \(traffic.standardError)")

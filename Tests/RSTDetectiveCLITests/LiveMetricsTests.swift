@@ -91,21 +91,12 @@ extension LiveCaptureTests {
         _ = FileManager.default.createFile(atPath: errors, contents: nil)
         let reports = directory.appendingPathComponent("reports").path
         let prom = directory.appendingPathComponent("rst-detective.prom").path
-        let capture = Process()
-        capture.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        capture.arguments = [
-            "netns", "exec", "rstd-live-srv", Binary.url.path, "capture", "-i", "srv0", "-Z", "nobody",
-            "--report-dir", reports, "--report-interval", "1", "--metrics-file", prom, "--metrics-interval", "1",
-            "--metrics-listen", "127.0.0.1:999", "tcp", "port", "8080",
-        ]
-        capture.standardOutput = FileHandle.nullDevice
-        capture.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
-        try capture.run()
+        let capture = try Self.startCapture(
+            [
+                "-Z", "nobody", "--report-dir", reports, "--report-interval", "1", "--metrics-file", prom,
+                "--metrics-interval", "1", "--metrics-listen", "127.0.0.1:999",
+            ], errors: errors)
         let pid = capture.processIdentifier
-        DispatchQueue.global().asyncAfter(deadline: .now() + 90) { kill(pid, SIGKILL) }
-        try #require(
-            Self.waitFor("listening on srv0", in: errors, seconds: 10),
-            "no start line: \(String(describing: try? String(contentsOfFile: errors, encoding: .utf8)))")
         #expect(Self.waitFor("serving metrics on http://127.0.0.1:999/metrics", in: errors, seconds: 1))
         let reader = MetricsFileReader()
         reader.start(prom)
