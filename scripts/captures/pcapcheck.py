@@ -36,9 +36,10 @@ def parse_pcap(data, path):
     return linktype & 0xFFFF, snaplen, "nano" if nano else "micro", pkts
 
 
-def tcp_segments(path):
-    """Yields (ts, src, sport, dst, dport, seq, ack, flags, payload_len) for every TCP
-    segment; payload_len comes from the IP length fields, so it survives the snap length."""
+def tcp_headers(path):
+    """Yields (ts, packet, src, dst, tcp_offset, tcp_length) for every IPv4 or IPv6 TCP packet of an
+    Ethernet (VLAN tags skipped) or Linux cooked v2 capture; tcp_length comes from the IP length fields,
+    so it survives the snap length."""
     linktype, _, _, pkts = read_pcap(path)
     for ts, _, _, b in pkts:
         if linktype == LINKTYPE_ETHERNET:
@@ -64,6 +65,13 @@ def tcp_segments(path):
             tcp_len = struct.unpack("!H", b[off + 4:off + 6])[0]
         else:
             continue
+        yield ts, b, src, dst, t, tcp_len
+
+
+def tcp_segments(path):
+    """Yields (ts, src, sport, dst, dport, seq, ack, flags, payload_len) for every TCP
+    segment; payload_len comes from the IP length fields, so it survives the snap length."""
+    for ts, b, src, dst, t, tcp_len in tcp_headers(path):
         if len(b) < t + 14:
             continue
         sport, dport, seq, ack, doff, flags = struct.unpack("!HHIIBB", b[t:t + 14])
@@ -167,28 +175,7 @@ def tcp_option_kinds(path):
     """Yields (ts, src, sport, dst, dport, seq, flags, kinds) for every TCP segment, kinds being
     the set of TCP option kinds it carries (2 MSS, 3 window scale, 4 SACK-permitted,
     8 timestamps). Needs the whole TCP header in the snap length (128 is enough)."""
-    linktype, _, _, pkts = read_pcap(path)
-    for ts, _, _, b in pkts:
-        if linktype == LINKTYPE_ETHERNET:
-            etype, off = struct.unpack("!H", b[12:14])[0], 14
-            while etype in (0x8100, 0x88A8):
-                etype, off = struct.unpack("!H", b[off + 2:off + 4])[0], off + 4
-        elif linktype == LINKTYPE_LINUX_SLL2:
-            etype, off = struct.unpack("!H", b[0:2])[0], 20
-        else:
-            raise ValueError("unsupported link type %d" % linktype)
-        if etype == 0x0800 and len(b) >= off + 20:
-            if b[off + 9] != 6:
-                continue
-            src, dst = ipaddress.ip_address(b[off + 12:off + 16]), ipaddress.ip_address(b[off + 16:off + 20])
-            t = off + (b[off] & 15) * 4
-        elif etype == 0x86DD and len(b) >= off + 40:
-            if b[off + 6] != 6:
-                continue
-            src, dst = ipaddress.ip_address(b[off + 8:off + 24]), ipaddress.ip_address(b[off + 24:off + 40])
-            t = off + 40
-        else:
-            continue
+    for ts, b, src, dst, t, _ in tcp_headers(path):
         if len(b) < t + 20:
             continue
         sport, dport, seq, _, doff, flags = struct.unpack("!HHIIBB", b[t:t + 14])
