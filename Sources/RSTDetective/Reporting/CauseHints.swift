@@ -82,8 +82,8 @@ public struct CauseEvidence: Sendable {
         }
     }
 
-    /// The mean of `sum` over `count`, or 0.
-    static func mean(_ sum: Int, _ count: Int) -> Double { count == 0 ? 0 : Double(sum) / Double(count) }
+    /// `part` over `whole` (a share, or a mean of a sum), or 0 when `whole` is 0.
+    static func ratio(_ part: Int, _ whole: Int) -> Double { whole == 0 ? 0 : Double(part) / Double(whole) }
 }
 
 /// A likely cause of the incidents, with the packets' evidence for or against it.
@@ -128,10 +128,10 @@ public struct CauseHint: Sendable, Equatable {
     /// ACKs) at least 1.5 times as often, in at least half the incidents; with 3 incidents or more, since
     /// one or two say nothing about a share.
     static func acceptQueueOverflow(_ evidence: CauseEvidence) -> CauseHint {
-        let incidentShare = share(evidence.incidentsAfterRetransmit, evidence.incidents)
-        let handshakeShare = share(evidence.handshakesAfterRetransmit, evidence.handshakes)
-        let awaitingAtIncidents = CauseEvidence.mean(evidence.awaitingAtIncidentsSum, evidence.incidents)
-        let awaitingAtHandshakes = CauseEvidence.mean(evidence.awaitingAtHandshakesSum, evidence.handshakes)
+        let incidentShare = CauseEvidence.ratio(evidence.incidentsAfterRetransmit, evidence.incidents)
+        let handshakeShare = CauseEvidence.ratio(evidence.handshakesAfterRetransmit, evidence.handshakes)
+        let awaitingAtIncidents = CauseEvidence.ratio(evidence.awaitingAtIncidentsSum, evidence.incidents)
+        let awaitingAtHandshakes = CauseEvidence.ratio(evidence.awaitingAtHandshakesSum, evidence.handshakes)
         let enough = evidence.incidents >= 3
         let afterRetransmits = enough && incidentShare >= 0.5 && incidentShare >= 1.5 * handshakeShare
         let crowded = enough && awaitingAtIncidents >= 2 && awaitingAtIncidents >= 1.5 * awaitingAtHandshakes
@@ -163,13 +163,13 @@ public struct CauseHint: Sendable, Equatable {
                 name: "reuseport_churn", holds: false,
                 evidence: "not assessed: give the number of listeners (--listeners) and the kernel (--kernel)")
         }
-        let expected = share(report.handshakesMovingOnChurn, report.handshakesCompleted)
+        let expected = CauseEvidence.ratio(report.handshakesMovingOnChurn, report.handshakesCompleted)
         let incidents = report.incidents
         let moving = report.incidentsMovingOnChurn
         let spread = (Double(incidents) * expected * (1 - expected)).squareRoot()
         let z = spread > 0 ? (Double(moving) - Double(incidents) * expected) / spread : 0
         var text =
-            "\(moving) of \(incidents) incidents (\(percent(share(moving, incidents)))) are on 4-tuples that "
+            "\(moving) of \(incidents) incidents (\(percent(CauseEvidence.ratio(moving, incidents)))) are on 4-tuples that "
             + "move when a listener is added or removed, against \(percent(expected)) of all handshakes "
             + "(z = \(Summary.fixed(z, digits: 1)); \(model.listeners) listeners, \(model.modelName))"
         if let uniformity = report.bucketUniformity {
@@ -194,8 +194,6 @@ public struct CauseHint: Sendable, Equatable {
         }
         return CauseHint(name: "rst_ip_id_zero", holds: total > 0 && zero == total, evidence: text)
     }
-
-    private static func share(_ part: Int, _ whole: Int) -> Double { whole == 0 ? 0 : Double(part) / Double(whole) }
 
     private static func percent(_ value: Double) -> String { Summary.fixed(value * 100, digits: 1) + "%" }
 }

@@ -543,7 +543,7 @@ public enum HTMLReport {
                 ("p50", delays.valueAtPercentile(50)), ("p90", delays.valueAtPercentile(90)),
                 ("p99", delays.valueAtPercentile(99)), ("max", delays.max),
             ] : []
-        let markText = marks.map { "\($0.name) \(microseconds($0.micros))" }.joined(separator: ", ")
+        let markText = marks.map { "\($0.name) \(Summary.microseconds($0.micros))" }.joined(separator: ", ")
         var html = openFigure(
             id: id,
             caption:
@@ -562,8 +562,8 @@ public enum HTMLReport {
                 x: Frame.left + (Double(index) + 0.05) * binWidth, width: binWidth * 0.9, value: count,
                 scale: scale, colour: colour, kind: "delay",
                 title:
-                    "\(index == 0 ? "up to" : microseconds(UInt64(low.rounded())) + " to") "
-                    + "\(microseconds(UInt64(high.rounded()))): \(count) incident(s)")
+                    "\(index == 0 ? "up to" : Summary.microseconds(UInt64(low.rounded())) + " to") "
+                    + "\(Summary.microseconds(UInt64(high.rounded()))): \(count) incident(s)")
         }
         for (index, mark) in marks.enumerated() {
             let markX = number(x(micros: Double(mark.micros)))
@@ -572,8 +572,8 @@ public enum HTMLReport {
                 + "y1=\"\(number(Frame.top))\" y2=\"\(number(Frame.baseline))\" stroke=\"#222222\" "
                 + "stroke-width=\"1.5\" stroke-dasharray=\"5 3\"/>"
                 + "<text x=\"\(markX)\" dx=\"4\" y=\"\(number(Frame.top + 14 + Double(index) * 15))\" "
-                + "font-size=\"12\" fill=\"#222222\">\(mark.name) \(microseconds(mark.micros))</text>"
-                + "<title>\(mark.name): \(microseconds(mark.micros))</title></g>\n"
+                + "font-size=\"12\" fill=\"#222222\">\(mark.name) \(Summary.microseconds(mark.micros))</text>"
+                + "<title>\(mark.name): \(Summary.microseconds(mark.micros))</title></g>\n"
         }
         // Every decade, and 2 and 5 times it when there are few decades.
         let multiples: [Double] = highDecade - lowDecade <= 3 ? [1, 2, 5] : [1]
@@ -581,7 +581,7 @@ public enum HTMLReport {
             multiples.compactMap { multiple -> (x: Double, label: String)? in
                 let micros = multiple * pow(10, Double(decade))
                 guard decade < highDecade || multiple == 1 else { return nil }
-                return (x: x(micros: micros), label: microseconds(UInt64(micros.rounded())))
+                return (x: x(micros: micros), label: Summary.microseconds(UInt64(micros.rounded())))
             }
         }
         html += xAxis(ticks, title: "ACK to RST (logarithmic)")
@@ -652,26 +652,10 @@ public enum HTMLReport {
     static func duration(nanos: Int64) -> String {
         let seconds = Double(nanos) / 1e9
         if seconds == 0 { return "0 s" }
-        if seconds < 1 { return trimmed(seconds * 1000) + " ms" }
-        if seconds < 120 { return trimmed(seconds) + " s" }
-        if seconds < 7200 { return trimmed(seconds / 60) + " min" }
-        return trimmed(seconds / 3600) + " h"
-    }
-
-    /// Microseconds as `850 µs`, `1.2 ms` or `3 s`.
-    static func microseconds(_ micros: UInt64) -> String {
-        if micros < 1000 { return "\(micros) µs" }
-        if micros < 1_000_000 { return trimmed(Double(micros) / 1000) + " ms" }
-        return trimmed(Double(micros) / 1_000_000) + " s"
-    }
-
-    private static func trimmed(_ value: Double) -> String {
-        var text = Summary.fixed(value, digits: value < 10 ? 2 : value < 100 ? 1 : 0)
-        if text.contains(".") {
-            while text.hasSuffix("0") { text.removeLast() }
-            if text.hasSuffix(".") { text.removeLast() }
-        }
-        return text
+        if seconds < 1 { return Summary.trimmed(seconds * 1000) + " ms" }
+        if seconds < 120 { return Summary.trimmed(seconds) + " s" }
+        if seconds < 7200 { return Summary.trimmed(seconds / 60) + " min" }
+        return Summary.trimmed(seconds / 3600) + " h"
     }
 
     private static let style = """

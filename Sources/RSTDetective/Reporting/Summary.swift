@@ -55,11 +55,11 @@ public enum Summary {
             ("handshakes_after_retransmit", String(evidence.handshakesAfterRetransmit)),
             (
                 "awaiting_server_at_incidents_mean",
-                fixed(CauseEvidence.mean(evidence.awaitingAtIncidentsSum, evidence.incidents), digits: 1)
+                fixed(CauseEvidence.ratio(evidence.awaitingAtIncidentsSum, evidence.incidents), digits: 1)
             ),
             (
                 "awaiting_server_at_handshakes_mean",
-                fixed(CauseEvidence.mean(evidence.awaitingAtHandshakesSum, evidence.handshakes), digits: 1)
+                fixed(CauseEvidence.ratio(evidence.awaitingAtHandshakesSum, evidence.handshakes), digits: 1)
             ),
             ("synacks", String(evidence.synAcks)),
             ("synacks_cookie_like", String(evidence.cookieLikeSynAcks)),
@@ -143,10 +143,22 @@ public enum Summary {
         return "\(fixed(mantissa, digits: 1))e-\(magnitude.count < 2 ? "0" : "")\(magnitude)"
     }
 
-    private static func percent(_ part: Int, _ whole: Int) -> String {
-        guard whole > 0 else { return "0%" }
-        let tenths = (part * 1000 + whole / 2) / whole
-        return "\(tenths / 10).\(tenths % 10)%"
+    /// Microseconds as `850 µs`, `1.2 ms` or `3 s`.
+    static func microseconds(_ micros: UInt64) -> String {
+        if micros < 1000 { return "\(micros) µs" }
+        if micros < 1_000_000 { return trimmed(Double(micros) / 1000) + " ms" }
+        return trimmed(Double(micros) / 1_000_000) + " s"
+    }
+
+    /// `value` with up to three significant digits (two decimals below 10, one below 100), trailing
+    /// zeros dropped.
+    static func trimmed(_ value: Double) -> String {
+        var text = fixed(value, digits: value < 10 ? 2 : value < 100 ? 1 : 0)
+        if text.contains(".") {
+            while text.hasSuffix("0") { text.removeLast() }
+            if text.hasSuffix(".") { text.removeLast() }
+        }
+        return text
     }
 }
 

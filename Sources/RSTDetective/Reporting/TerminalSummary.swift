@@ -110,8 +110,8 @@ public struct TerminalSummary {
         guard report.incidents > 0 else { return }
         let delays = report.resetDelays
         lines.append(
-            "ACK to RST: p50 \(Self.micros(delays.valueAtPercentile(50))), p90 \(Self.micros(delays.valueAtPercentile(90))), "
-                + "p99 \(Self.micros(delays.valueAtPercentile(99))), max \(Self.micros(delays.max)) "
+            "ACK to RST: p50 \(Summary.microseconds(delays.valueAtPercentile(50))), p90 \(Summary.microseconds(delays.valueAtPercentile(90))), "
+                + "p99 \(Summary.microseconds(delays.valueAtPercentile(99))), max \(Summary.microseconds(delays.max)) "
                 + "(the kernel answers at once: about one round trip from the client's side)")
         lines.append(
             "RST origin: "
@@ -313,14 +313,5 @@ public struct TerminalSummary {
         guard whole > 0 else { return "0%" }
         let tenths = (part * 1000 + whole / 2) / whole
         return "\(tenths / 10).\(tenths % 10)%"
-    }
-
-    /// `850 µs`, `12.3 ms`, `1.20 s`.
-    static func micros(_ value: UInt64) -> String {
-        switch value {
-        case ..<1000: return "\(value) µs"
-        case ..<1_000_000: return Summary.fixed(Double(value) / 1e3, digits: 1) + " ms"
-        default: return Summary.fixed(Double(value) / 1e6, digits: 2) + " s"
-        }
     }
 }

@@ -91,9 +91,9 @@ import Testing
         for mark in ["p50", "p90", "p99", "max"] {
             #expect(delayFigure.contains("data-percentile=\"\(mark)\""))
         }
-        let p50 = HTMLReport.microseconds(report.resetDelays.valueAtPercentile(50))
+        let p50 = Summary.microseconds(report.resetDelays.valueAtPercentile(50))
         #expect(delayFigure.contains("p50 \(p50)"))
-        #expect(delayFigure.contains("max \(HTMLReport.microseconds(report.resetDelays.max))"))
+        #expect(delayFigure.contains("max \(Summary.microseconds(report.resetDelays.max))"))
     }
 
     @Test func headerAndTableMatchTheReport() throws {
