@@ -211,10 +211,9 @@ struct CaptureCommand: ParsableCommand {
             StandardError.report(error.description)
             throw ExitStatus.outputError
         }
-        let metricsOutput = metricsFile.map(MetricsFile.init)
-        if let metrics, let metricsOutput {
-            do throws(MetricsFile.Failure) {
-                try metricsOutput.write(metrics.text())
+        if let metrics, let metricsFile {
+            do throws(ReportError) {
+                try ReportFile.replace(metricsFile, with: metrics.text())
             } catch {
                 StandardError.report(error.description)
                 throw ExitStatus.outputError
@@ -248,12 +247,12 @@ struct CaptureCommand: ParsableCommand {
             status.show(snapshot)
             if let metrics {
                 metrics.update(snapshot)
-                if let metricsOutput, let elapsed = snapshot.live?.elapsedSeconds,
+                if let metricsFile, let elapsed = snapshot.live?.elapsedSeconds,
                     elapsed - lastMetrics >= metricsInterval
                 {
                     lastMetrics = elapsed
-                    do throws(MetricsFile.Failure) {
-                        try metricsOutput.write(metrics.text())
+                    do throws(ReportError) {
+                        try ReportFile.replace(metricsFile, with: metrics.text())
                     } catch {
                         status.clear()
                         StandardError.report(error.description)
@@ -272,8 +271,8 @@ struct CaptureCommand: ParsableCommand {
         var outputFailed = !outputs.finish(result)
         if let metrics {
             metrics.update(result)
-            do throws(MetricsFile.Failure) {
-                try metricsOutput?.write(metrics.text())
+            do throws(ReportError) {
+                if let metricsFile { try ReportFile.replace(metricsFile, with: metrics.text()) }
             } catch {
                 StandardError.report(error.description)
                 outputFailed = true

@@ -143,8 +143,6 @@ final class ReportOutputs {
     /// Writes the HTML page of `result`, aside and renamed into place, when `--html` asked for it.
     private func writeHTML(_ result: AnalysisResult) throws(ReportError) {
         guard let htmlPath else { return }
-        let file = try ReportFile(path: htmlPath)
-        file.write(HTMLReport.render(result, inputs: inputs))
-        try file.commit()
+        try ReportFile.replace(htmlPath, with: HTMLReport.render(result, inputs: inputs))
     }
 }

@@ -268,16 +268,15 @@ let serverPortMetricFamilies: [String: String] = [
         let directory = try Binary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("rst.prom").path
-        let file = MetricsFile(path: path)
-        try file.write("a 1\n")
+        try ReportFile.replace(path, with: "a 1\n")
         let first = try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? Int
-        try file.write("a 2\n")
+        try ReportFile.replace(path, with: "a 2\n")
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "a 2\n")
         // A new inode: renamed over the old one, never rewritten in place.
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? Int != first)
         #expect(!FileManager.default.fileExists(atPath: path + ".partial"))
-        let missing = MetricsFile(path: directory.appendingPathComponent("no/such.prom").path)
-        #expect(throws: MetricsFile.Failure.self) { try missing.write("a 1\n") }
+        let missing = directory.appendingPathComponent("no/such.prom").path
+        #expect(throws: ReportError.self) { try ReportFile.replace(missing, with: "a 1\n") }
     }
 
     @Test func usageErrorsExit64() throws {

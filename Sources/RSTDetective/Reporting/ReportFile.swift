@@ -52,6 +52,16 @@ import Synchronization
         }
     }
 
+    /// Writes `text` as the whole report at `path`, aside and renamed into place, so that a reader finds the
+    /// previous version or this one, never part of it (`-` is standard output).
+    ///
+    /// - Throws: `ReportError.cannotWrite`; a file already at `path` then stays as it was.
+    public static func replace(_ path: String, with text: String) throws(ReportError) {
+        let file = try ReportFile(path: path)
+        file.write(text)
+        try file.commit()
+    }
+
     /// A hidden name beside `path`, unique per process and per file, so that two reports with one final
     /// path never share a file.
     private static func asidePath(_ path: String) -> String {
