@@ -76,17 +76,23 @@ final class ReportOutputs {
             append(connection.nearMissCSVFields, to: nearMisses)
         }
         guard connection.isIncident else { return }
+        let fields = connection.incidentCSVFields
         for file in [directory?.incidents, csvFile].compactMap({ $0 }) {
-            append(connection.incidentCSVFields, to: file)
+            append(fields, to: file)
         }
         if let jsonLines {
-            jsonLines.write(connection.incidentJSON + "\n")
-            if streaming || jsonLines.path == "-" { jsonLines.flush() }
+            jsonLines.write(Connection.incidentJSON(fields) + "\n")
+            flushIfRead(jsonLines)
         }
     }
 
     private func append(_ fields: [String], to file: ReportFile) {
         file.writeRecord(fields)
+        flushIfRead(file)
+    }
+
+    /// Flushes what a reader may be following: a live capture's files, and standard output.
+    private func flushIfRead(_ file: ReportFile) {
         if streaming || file.path == "-" { file.flush() }
     }
 

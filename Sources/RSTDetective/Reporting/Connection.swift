@@ -72,18 +72,20 @@ public struct Connection: Sendable {
         "rst_seq", "rst_window", "synack_ttl", "rst_ttl", "ttl_delta", "rst_ip_id", "rst_df",
     ]
 
-    /// This incident as one JSON object on one line (JSON Lines), with the fields and names of incidents.csv.
-    public var incidentJSON: String {
+    /// An incident as one JSON object on one line (JSON Lines), with the names of incidents.csv.
+    ///
+    /// - Parameter fields: The incident's `incidentCSVFields`, made once for every report that takes them.
+    public static func incidentJSON(_ fields: [String]) -> String {
         var json = "{"
-        for (index, (name, value)) in zip(Self.incidentCSVHeader, incidentCSVFields).enumerated() {
+        for (index, (name, value)) in zip(incidentCSVHeader, fields).enumerated() {
             if index > 0 { json += "," }
             json += "\"" + name + "\":"
             if value.isEmpty {
                 json += "null"
-            } else if Self.numericColumns.contains(name) {
+            } else if numericColumns.contains(name) {
                 json += value
             } else {
-                json += Self.jsonString(value)
+                json += jsonString(value)
             }
         }
         return json + "}"
