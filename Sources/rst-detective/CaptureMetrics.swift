@@ -11,9 +11,6 @@ import RSTDetective
 /// Updated on the capture thread only; the registry is `Sendable`, so the HTTP server's event loop renders
 /// it at any time.
 final class CaptureMetrics {
-    /// Every metric name starts with this.
-    static let prefix = "rst_detective_"
-
     /// The registry that the file and the HTTP server render.
     let registry = PrometheusCollectorRegistry()
     private let state: MetricsState
@@ -39,6 +36,8 @@ final class CaptureMetrics {
 
 /// The metrics' last values, so that counters are moved by differences. Only the capture thread uses it.
 private final class MetricsState {
+    /// Every metric's name starts with `rst_detective_`.
+    private static let namespace = "rst_detective"
     private let registry: PrometheusCollectorRegistry
     /// The last cumulative value given to each counter, by the counter's identity.
     private var lastValues: [ObjectIdentifier: Int64] = [:]
@@ -50,14 +49,14 @@ private final class MetricsState {
     private func counter(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Counter {
         registry.makeCounter(
             descriptor: MetricNameDescriptor(
-                namespace: "rst_detective", metricName: name, unitName: "total", helpText: help),
+                namespace: Self.namespace, metricName: name, unitName: "total", helpText: help),
             labels: labels)
     }
 
     private func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
         registry.makeGauge(
             descriptor: MetricNameDescriptor(
-                namespace: "rst_detective", metricName: name, unitName: "", helpText: help),
+                namespace: Self.namespace, metricName: name, unitName: "", helpText: help),
             labels: labels)
     }
 
