@@ -16,9 +16,13 @@ package struct PacketPipeline: PacketSink {
 
     /// Counts, decodes and tracks one packet; `bytes` are borrowed for the call.
     ///
+    /// Only the first `PacketDecoder.maximumHeaderBytes` are looked at, whether the bytes are a whole
+    /// record or the part of it a `PacketBatch` kept, so that every read path gives the same result.
+    ///
     /// - Complexity: O(1) amortized; allocates only when the flow table grows.
     @inline(__always)
     package mutating func process(_ info: PacketInfo, bytes: RawSpan, linkType: LinkType) {
+        let bytes = bytes.extracting(first: PacketDecoder.maximumHeaderBytes)
         if let common = PacketDecoder.commonTCPFields(bytes, info: info, linkType: linkType),
             tracker.processUntracked(
                 at: info.timestampNanos, flags: common.flags, presenceHash: common.presenceHash, observer: &report)
@@ -30,6 +34,9 @@ package struct PacketPipeline: PacketSink {
         case .tcp(let segment):
             counts.count(info, skipped: nil)
             tracker.process(segment, observer: &report)
+        case .skipped(.truncated) where info.capturedLength > PacketDecoder.maximumHeaderBytes:
+            // The record has the bytes; the decoder does not read that far.
+            counts.count(info, skipped: .headersTooLong)
         case .skipped(let reason):
             counts.count(info, skipped: reason)
         }
@@ -48,8 +55,6 @@ package struct PacketPipeline: PacketSink {
 
     /// The analysis takes every packet as it comes.
     var isFull: Bool { false }
-
-    func hasRoom(for length: Int) -> Bool { true }
 
     @inline(__always)
     mutating func take(_ info: PacketInfo, _ bytes: RawSpan, _ linkType: LinkType) {

@@ -1,30 +1,30 @@
 import Glibc
 import Synchronization
 
-/// Packets copied out of libpcap's buffer, in stream order, so that one thread can read captures while
-/// another analyses them (`-j 2`), handing over thousands of packets at a time.
+/// The headers of packets copied out of libpcap's buffer, in stream order, so that one thread can read
+/// captures while another analyses them (`-j 2`), handing over thousands of packets at a time.
 ///
-/// A batch allocates its storage once and is reused: emptying it keeps the storage. It belongs to one
-/// thread at a time: the reader fills it, `BatchChannel` hands it over, the analyser reads it and gives it
-/// back; the channel's atomics order those accesses, which is what makes it `Sendable`.
+/// Of each packet only what the decoder reads is copied (`PacketDecoder.headerExtent`: up to the end of
+/// the TCP header, never more than `PacketDecoder.maximumHeaderBytes`), so a full-size packet costs
+/// about what a small one does, and the storage, sized for the longest such copy of every packet, can never
+/// run out before the batch is full. The batch allocates once and is reused: emptying it keeps the storage.
+/// It belongs to one thread at a time: the reader fills it, `BatchChannel` hands it over, the analyser
+/// reads it and gives it back; the channel's atomics order those accesses, which is what makes it
+/// `Sendable`.
 @safe final class PacketBatch: PacketSink, @unchecked Sendable {
-    /// One packet: its metadata, where its bytes start in `bytes`, and its link type.
+    /// One packet: its metadata (with the record's own lengths), where its copied bytes start in `bytes`
+    /// and how many there are, and its link type.
     private struct Record {
         var info: PacketInfo
         var offset: Int
+        var length: Int
         var linkType: LinkType
     }
 
-    /// Bytes per batch; a record longer than what is left waits for the next batch, and one longer than
-    /// this (libpcap's largest snap length is 256 KiB) gets larger storage, once.
-    private static var byteCapacity: Int { 1 << 20 }
-
-    private var bytes: UnsafeMutableRawBufferPointer
+    private let bytes: UnsafeMutableRawBufferPointer
     private let records: UnsafeMutableBufferPointer<Record>
     /// The most packets the batch holds.
     let capacity: Int
-    /// Bytes of storage.
-    private var byteCount: Int
     private var used = 0
     /// Packets in the batch.
     private(set) var count = 0
@@ -33,9 +33,11 @@ import Synchronization
 
     /// - Parameter capacity: The most packets the batch holds.
     init(capacity: Int) {
+        precondition(capacity > 0, "a batch holds at least one packet")
         self.capacity = capacity
-        byteCount = Self.byteCapacity
-        unsafe bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: byteCount, alignment: 16)
+        // Pages are touched only as copies reach them: small packets leave most of this untouched.
+        unsafe bytes = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: capacity * PacketDecoder.maximumHeaderBytes, alignment: 16)
         unsafe records = UnsafeMutableBufferPointer.allocate(capacity: capacity)
     }
 
@@ -47,42 +49,35 @@ import Synchronization
     /// Whether the batch holds as many packets as it can.
     var isFull: Bool { count == capacity }
 
-    /// Whether a packet of `length` bytes fits; an empty batch takes any packet.
-    @inline(__always)
-    func hasRoom(for length: Int) -> Bool {
-        count < capacity && (count == 0 || used + length <= byteCount)
-    }
-
-    /// Copies one packet into the batch, which must have room for it (`hasRoom(for:)`).
+    /// Copies the headers of one packet into the batch, which must not be full.
     @inline(__always)
     func take(_ info: PacketInfo, _ packet: RawSpan, _ linkType: LinkType) {
-        let length = packet.byteCount
         precondition(count < capacity, "a packet for a full batch")
-        if _slowPath(used + length > byteCount) {
-            // Only an empty batch takes a record that does not fit: the storage grows to it.
-            let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 16)
-            unsafe bytes.deallocate()
-            unsafe bytes = larger
-            byteCount = length
-        }
-        // SAFETY: `count < capacity` and `used + length <= byteCount`, checked above; the span's memory is
-        // read only during the call.
+        let length = PacketDecoder.headerExtent(packet, linkType: linkType)
+        // SAFETY: `count < capacity`, checked above; each of the `count` packets before this one used at
+        // most `maximumHeaderBytes`, and so does this one (`headerExtent` is at most that and at most the
+        // span's length), so `used + length <= capacity * maximumHeaderBytes`, the storage's size. The span's
+        // memory is read only during the call.
         unsafe records.baseAddress!.advanced(by: count).initialize(
-            to: Record(info: info, offset: used, linkType: linkType))
-        unsafe packet.withUnsafeBytes { source in
-            unsafe bytes.baseAddress!.advanced(by: used).copyMemory(from: source.baseAddress!, byteCount: length)
+            to: Record(info: info, offset: used, length: length, linkType: linkType))
+        // An empty record's span may have no address at all.
+        if length > 0 {
+            unsafe packet.withUnsafeBytes { source in
+                unsafe bytes.baseAddress!.advanced(by: used).copyMemory(from: source.baseAddress!, byteCount: length)
+            }
         }
         used += length
         count += 1
     }
 
-    /// Calls `body` for each packet, in order; the bytes are borrowed for the call.
+    /// Calls `body` for each packet, in order, with the bytes copied of it; the bytes are borrowed for the
+    /// call, and the metadata keeps the record's own captured length.
     func forEachPacket(_ body: (PacketInfo, RawSpan, LinkType) -> Void) {
         for index in 0..<count {
-            // SAFETY: records below `count` were initialized by `append`, with their bytes in `bytes`.
+            // SAFETY: records below `count` were initialized by `take`, with their bytes in `bytes`.
             let record = unsafe records[index]
             let span = unsafe RawSpan(
-                _unsafeStart: bytes.baseAddress!.advanced(by: record.offset), byteCount: record.info.capturedLength)
+                _unsafeStart: bytes.baseAddress!.advanced(by: record.offset), byteCount: record.length)
             body(record.info, span, record.linkType)
         }
     }

@@ -6,10 +6,6 @@ protocol PacketSink {
     /// next record, so that the packets taken are handed on without waiting for another read.
     var isFull: Bool { get }
 
-    /// Whether a packet of `length` captured bytes fits now; a sink that cannot grow says no and the packet
-    /// goes to the next one.
-    func hasRoom(for length: Int) -> Bool
-
     /// Takes one packet; `bytes` are borrowed for the call.
     mutating func take(_ info: PacketInfo, _ bytes: RawSpan, _ linkType: LinkType)
 }

@@ -161,8 +161,7 @@ import Glibc
         case sinkFull
         /// The capture ended, or failed (the error is thrown).
         case ended
-        /// This record was read but not delivered: it is not before the bound, it does not fit, or a stop
-        /// was requested. Its bytes stay available until the next read.
+        /// This record was read but not delivered: it is not before the bound, or a stop was requested. Its bytes stay available until the next read.
         case held(PacketInfo)
     }
 
@@ -195,9 +194,7 @@ import Glibc
             guard !sink.isFull else { return .sinkFull }
             guard let next = try next() else { return .ended }
             info = next
-            guard bound.admits(info.timestampNanos), sink.hasRoom(for: info.capturedLength),
-                stop?.isRequested != true
-            else { return .held(info) }
+            guard bound.admits(info.timestampNanos), stop?.isRequested != true else { return .held(info) }
         }
     }
 

@@ -18,6 +18,20 @@ public enum PacketDecoder {
     /// Extension headers beyond this are treated as a malformed chain.
     private static let maximumExtensionHeaders = 8
 
+    /// The most bytes of a packet the decoder reads: every header it needs lies in them. A packet whose
+    /// headers run past them is skipped as `headersTooLong`, whatever the path it was read by, so that a
+    /// reader may hand over only this much of each packet (`PacketBatch`).
+    package static let maximumHeaderBytes = 1024
+
+    /// Where a link-layer header ends and what follows it.
+    private enum LinkLayer {
+        /// An EtherType at `offset`, the link-layer source at `linkSource` (-1 for none).
+        case etherType(UInt16, offset: Int, linkSource: Int)
+        /// An IP header at `offset`, told by its version nibble.
+        case ip(offset: Int)
+        case skipped(SkipReason)
+    }
+
     /// Decodes one captured packet.
     ///
     /// - Parameters:
@@ -28,6 +42,56 @@ public enum PacketDecoder {
     public static func decode(_ bytes: RawSpan, info: PacketInfo, linkType: LinkType) -> DecodeResult {
         // A record that claims more captured bytes than were on the wire lies about one of the two.
         guard info.capturedLength <= info.wireLength else { return .skipped(.capturedLengthInvalid) }
+        switch linkLayer(bytes, linkType: linkType) {
+        case .etherType(let etherType, let offset, let linkSource):
+            switch etherType {
+            case etherTypeIPv4, etherTypeIPv6: return decodeIP(bytes, at: offset, info: info, linkSource: linkSource)
+            default: return .skipped(.nonIP)
+            }
+        case .ip(let offset):
+            return decodeIP(bytes, at: offset, info: info, linkSource: -1)
+        case .skipped(let reason):
+            return .skipped(reason)
+        }
+    }
+
+    /// How many leading bytes of a packet `decode` and `commonTCPFields` read: decoding only that many gives
+    /// the same result as decoding them all. For TCP over IPv4, or over IPv6 without extension headers,
+    /// in any link type, that is where the TCP header ends, so no payload is counted; for anything else,
+    /// `maximumHeaderBytes`. Never more than `bytes.byteCount`.
+    @inline(__always)
+    package static func headerExtent(_ bytes: RawSpan, linkType: LinkType) -> Int {
+        let count = bytes.byteCount
+        let fallback = min(count, maximumHeaderBytes)
+        let ipOffset: Int
+        switch linkLayer(bytes, linkType: linkType) {
+        case .etherType(etherTypeIPv4, let offset, _), .etherType(etherTypeIPv6, let offset, _), .ip(let offset):
+            ipOffset = offset
+        case .etherType, .skipped:
+            return fallback
+        }
+        guard count > ipOffset else { return fallback }
+        let tcpOffset: Int
+        switch bytes.uncheckedUInt8(at: ipOffset) >> 4 {  // SAFETY: count > ipOffset
+        case 4:
+            // The decoder reads 20 bytes of IPv4 header even when its length field says less.
+            guard count >= ipOffset + 20, bytes.uncheckedUInt8(at: ipOffset + 9) == 6 else { return fallback }
+            tcpOffset = ipOffset + max(20, Int(bytes.uncheckedUInt8(at: ipOffset) & 0x0f) * 4)  // SAFETY: checked
+        case 6:
+            guard count >= ipOffset + 40, bytes.uncheckedUInt8(at: ipOffset + 6) == 6 else { return fallback }
+            tcpOffset = ipOffset + 40
+        default:
+            return fallback
+        }
+        // The decoder reads 20 bytes of TCP header even when its data offset says less.
+        guard count >= tcpOffset + 20 else { return fallback }
+        let tcpLength = max(20, Int(bytes.uncheckedUInt8(at: tcpOffset + 12) >> 4) * 4)  // SAFETY: checked above
+        return min(fallback, tcpOffset + tcpLength)
+    }
+
+    /// The link-layer header of `linkType` at the start of `bytes`.
+    @inline(__always)
+    private static func linkLayer(_ bytes: RawSpan, linkType: LinkType) -> LinkLayer {
         let count = bytes.byteCount
         var offset: Int
         var etherType: UInt16
@@ -53,7 +117,7 @@ public enum PacketDecoder {
             if bytes.uncheckedUInt8(at: 11) == 6 { linkSource = 12 }  // SAFETY: count >= 20
             offset = 20
         case .raw:
-            return decodeIP(bytes, at: 0, info: info, linkSource: -1)
+            return .ip(offset: 0)
         case .null:
             // BSD loopback: a 4-byte address family in the writer's byte order (DLT_NULL) or network order
             // (DLT_LOOP). AF_INET is 2 everywhere; AF_INET6 is 10, 24, 28 or 30 depending on the OS.
@@ -61,7 +125,7 @@ public enum PacketDecoder {
             let raw = bytes.uncheckedUInt32(at: 0)  // SAFETY: count >= 4
             let family = raw > 0xffff ? raw.byteSwapped : raw
             switch family {
-            case 2, 10, 24, 28, 30: return decodeIP(bytes, at: 4, info: info, linkSource: -1)
+            case 2, 10, 24, 28, 30: return .ip(offset: 4)
             default: return .skipped(.nonIP)
             }
         case .other:
@@ -76,10 +140,7 @@ public enum PacketDecoder {
             etherType = bytes.uncheckedUInt16(at: offset + 2)  // SAFETY: count >= offset + 4
             offset += 4
         }
-        switch etherType {
-        case etherTypeIPv4, etherTypeIPv6: return decodeIP(bytes, at: offset, info: info, linkSource: linkSource)
-        default: return .skipped(.nonIP)
-        }
+        return .etherType(etherType, offset: offset, linkSource: linkSource)
     }
 
     /// The flags and `FlowKey.presenceHash` of a packet in the most common framings, Ethernet II with IPv4

@@ -27,6 +27,9 @@ public enum SkipReason: UInt8, CaseIterable, Sendable {
     case ipLengthInvalid
     /// A record that claims more captured bytes than the packet had on the wire.
     case capturedLengthInvalid
+    /// Headers that run past the first `PacketDecoder.maximumHeaderBytes` bytes of the packet (a long chain
+    /// of IPv6 extension headers, say): the decoder reads no further, on every read path alike.
+    case headersTooLong
 
     /// The name of this reason's counter in summary.csv.
     public var metricName: String {
@@ -41,6 +44,7 @@ public enum SkipReason: UInt8, CaseIterable, Sendable {
         case .ipHeaderLengthInvalid: "skipped_ip_header_length_invalid"
         case .ipLengthInvalid: "skipped_ip_length_invalid"
         case .capturedLengthInvalid: "skipped_captured_length_invalid"
+        case .headersTooLong: "skipped_headers_too_long"
         }
     }
 }
