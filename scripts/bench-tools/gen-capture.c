@@ -13,7 +13,13 @@
  *       CONNECTIONS handshakes open at once: every SYN, then every SYN-ACK, then per connection the ACK and
  *       the server's first data (or, one in 50, its RST).
  *
- * Ethernet, snap length 128 as in `tcpdump -s 128`, microsecond timestamps 10 us apart on average.
+ *   gen-capture full OUT.pcap BYTES [SEED]
+ *       The traffic above as downloads, whole frames kept (snap length 262144, tcpdump's default), until the
+ *       file holds BYTES: after the handshake and the request, the server sends full-size segments (1514-byte
+ *       frames: MSS 1448 over IPv4, 1428 over IPv6, with timestamps) and the client a delayed ACK after every
+ *       second one. Handshakes, incidents, FINs and churn are as in traffic.
+ *
+ * Ethernet, microsecond timestamps 10 us apart on average, snap length 128 as in `tcpdump -s 128` but for full.
  * Checksums are left zero: no tool in the benchmark checks them.
  */
 #include <pcap/pcap.h>
@@ -22,9 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { SNAPLEN = 128, LIVE = 4096, INCIDENT_EVERY = 50, IPV6_EVERY = 5 };
+enum { SNAPLEN = 128, FULL_SNAPLEN = 262144, FRAME_MAX = 1514, LIVE = 4096, INCIDENT_EVERY = 50, IPV6_EVERY = 5 };
 
 static uint64_t rng_state;
+static int full, snaplen = SNAPLEN;
 
 /* splitmix64: small, fast, and the same sequence on every machine. */
 static uint64_t next_random(void) {
@@ -48,7 +55,7 @@ struct writer {
     pcap_dumper_t *dumper;
     struct pcap_pkthdr header;
     uint64_t now_us, packets, bytes, incidents, incidents_ipv4, connections;
-    uint8_t frame[SNAPLEN];
+    uint8_t frame[FRAME_MAX];
 };
 
 enum { F_FIN = 0x01, F_SYN = 0x02, F_RST = 0x04, F_PSH = 0x08, F_ACK = 0x10 };
@@ -86,7 +93,7 @@ static void emit(struct writer *w, const struct conn *c, int from_client, uint8_
     int tcp_length = 20 + options;
     int ip_length = c->ipv6 ? 40 : 20;
     uint8_t *f = w->frame;
-    memset(f, 0, SNAPLEN);
+    memset(f, 0, SNAPLEN); /* more than the longest headers (94 bytes): payload bytes stay zero */
     /* Ethernet: server MAC 02:00:00:00:00:01, client side 02:00:00:00:00:02. */
     f[0] = 2; f[5] = from_client ? 1 : 2;
     f[6] = 2; f[11] = from_client ? 2 : 1;
@@ -131,7 +138,7 @@ static void emit(struct writer *w, const struct conn *c, int from_client, uint8_
     w->header.ts.tv_sec = (time_t)(1700000000 + w->now_us / 1000000);
     w->header.ts.tv_usec = (suseconds_t)(w->now_us % 1000000);
     w->header.len = (bpf_u_int32)wire;
-    w->header.caplen = (bpf_u_int32)(wire < SNAPLEN ? wire : SNAPLEN);
+    w->header.caplen = (bpf_u_int32)(wire < snaplen ? wire : snaplen);
     pcap_dump((u_char *)w->dumper, &w->header, w->frame);
     w->packets += 1;
     w->bytes += 16 + w->header.caplen;
@@ -179,6 +186,17 @@ static int step(struct conn *c, struct writer *w) {
         w->incidents_ipv4 += !c->ipv6;
         return 0;
     }
+    if (c->data_left > 0 && full) {
+        c->data_left -= 1;
+        if (c->data_left % 3 == 0) {
+            emit(w, c, 1, F_ACK, c->client_seq, c->server_seq, 502, 0);
+        } else {
+            int mss = c->ipv6 ? 1428 : 1448;
+            emit(w, c, 0, F_ACK, c->server_seq, c->client_seq, 509, mss);
+            c->server_seq += (uint32_t)mss;
+        }
+        return 1;
+    }
     if (c->data_left > 0) {
         c->data_left -= 1;
         int payload = payload_size();
@@ -205,23 +223,25 @@ static int step(struct conn *c, struct writer *w) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 4 || (strcmp(argv[1], "traffic") != 0 && strcmp(argv[1], "open") != 0)) {
-        fprintf(stderr, "usage: %s traffic|open OUT.pcap COUNT [SEED]\n", argv[0]);
+    full = argc >= 2 && strcmp(argv[1], "full") == 0;
+    if (argc < 4 || (strcmp(argv[1], "traffic") != 0 && strcmp(argv[1], "open") != 0 && !full)) {
+        fprintf(stderr, "usage: %s traffic|open|full OUT.pcap COUNT [SEED]\n", argv[0]);
         return 64;
     }
     uint64_t count = strtoull(argv[3], NULL, 10);
     rng_state = argc > 4 ? strtoull(argv[4], NULL, 0) : 1;
-    pcap_t *dead = pcap_open_dead(DLT_EN10MB, SNAPLEN);
-    static struct writer w;
+    snaplen = full ? FULL_SNAPLEN : SNAPLEN;
+    pcap_t *dead = pcap_open_dead(DLT_EN10MB, snaplen);
+    static struct writer w = {.bytes = 24}; /* the file header */
     w.dumper = pcap_dump_open(dead, argv[2]);
     if (!w.dumper) {
         fprintf(stderr, "%s: %s\n", argv[2], pcap_geterr(dead));
         return 1;
     }
-    if (strcmp(argv[1], "traffic") == 0) {
+    if (strcmp(argv[1], "open") != 0) {
         static struct conn live[LIVE];
         for (int i = 0; i < LIVE; i++) start(&live[i], &w);
-        while (w.packets < count) {
+        while ((full ? w.bytes : w.packets) < count) {
             struct conn *c = &live[uniform(LIVE)];
             if (!step(c, &w)) start(c, &w);
         }
@@ -241,7 +261,7 @@ int main(int argc, char **argv) {
     pcap_close(dead);
     printf("{\"packets\": %llu, \"bytes\": %llu, \"connections\": %llu, \"incidents\": %llu, "
            "\"incidents_ipv4\": %llu, \"seconds\": %.6f}\n",
-           (unsigned long long)w.packets, (unsigned long long)(w.bytes + 24), (unsigned long long)w.connections,
+           (unsigned long long)w.packets, (unsigned long long)w.bytes, (unsigned long long)w.connections,
            (unsigned long long)w.incidents, (unsigned long long)w.incidents_ipv4, w.now_us / 1e6);
     return 0;
 }
