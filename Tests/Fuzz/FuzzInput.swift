@@ -6,11 +6,13 @@ import RSTDetective
 ///
 /// The first byte chooses what the rest is:
 /// - below 0x80, a sequence of packets of one link type (the byte modulo 6), each a 2-byte big-endian
-///   length (modulo 2048), a byte of extra wire length and a byte of time step (milliseconds), then its
-///   bytes. Each packet goes through `PacketDecoder.decode`, the `commonTCPFields` shortcut (which must
-///   agree with it) and the whole pipeline: counts, tracker and reports.
+///   length, a byte of extra wire length and a byte of time step (milliseconds), then its bytes. Each
+///   packet goes through `PacketDecoder.decode`, the `commonTCPFields` shortcut and the decoding of only
+///   the bytes a batch keeps (`headerExtent`), which must all agree, and the whole pipeline: counts,
+///   tracker and reports.
 /// - from 0x80, a capture file: it is written to a file in memory and analysed as `analyze` would, through
-///   libpcap, the gzip stream and the merge of inputs.
+///   libpcap, the gzip stream and the merge of inputs. Bit 0 set reads ahead on a second thread, in batches
+///   of 1 + bits 1 to 4 packets, so that the ring of batches wraps and the threads hand over often.
 enum FuzzInput {
     static let linkTypes: [LinkType] = [.ethernet, .linuxSLL, .linuxSLL2, .raw, .null, .other(147)]
 
@@ -20,7 +22,7 @@ enum FuzzInput {
         if selector < 0x80 {
             runPackets(rest, linkType: linkTypes[Int(selector) % linkTypes.count])
         } else {
-            runCapture(rest, readAhead: selector & 1 == 1)
+            runCapture(rest, readAhead: selector & 1 == 1, packetsPerBatch: 1 + Int(selector >> 1 & 0x0f))
         }
     }
 
@@ -33,7 +35,7 @@ enum FuzzInput {
         var position = 0
         var nanos: Int64 = 1_700_000_000_000_000_000
         while position + 4 <= input.count {
-            let length = (Int(input[position]) << 8 | Int(input[position + 1])) % 2048
+            let length = Int(input[position]) << 8 | Int(input[position + 1])
             let extraWire = Int(input[position + 2])
             nanos += Int64(input[position + 3]) * 1_000_000
             position += 4
@@ -42,12 +44,21 @@ enum FuzzInput {
             let info = PacketInfo(
                 timestampNanos: nanos, capturedLength: packet.count, wireLength: packet.count + extraWire)
             let bytes = packet.bytes
-            let decoded = PacketDecoder.decode(bytes, info: info, linkType: linkType)
+            // What every read path decodes: the first maximumHeaderBytes; what a batch keeps of them.
+            let visible = bytes.extracting(first: PacketDecoder.maximumHeaderBytes)
+            let kept = bytes.extracting(first: PacketDecoder.headerExtent(bytes, linkType: linkType))
+            let decoded = PacketDecoder.decode(visible, info: info, linkType: linkType)
+            let decodedKept = PacketDecoder.decode(kept, info: info, linkType: linkType)
+            guard decodedKept == decoded else {
+                fatalError("decoding the header extent disagrees with decode: \(decodedKept), \(decoded)")
+            }
             if let common = PacketDecoder.commonTCPFields(bytes, info: info, linkType: linkType) {
                 guard case .tcp(let segment) = decoded, segment.flags == common.flags,
                     FlowKey.presenceHash(
                         segment.source, segment.sourcePort, segment.destination, segment.destinationPort)
-                        == common.presenceHash
+                        == common.presenceHash,
+                    let commonKept = PacketDecoder.commonTCPFields(kept, info: info, linkType: linkType),
+                    commonKept.flags == common.flags, commonKept.presenceHash == common.presenceHash
                 else { fatalError("commonTCPFields disagrees with decode: \(decoded)") }
             }
             pipeline.process(info, bytes: bytes, linkType: linkType)
@@ -59,7 +70,7 @@ enum FuzzInput {
                 tracker: pipeline.tracker.counters, filesOpened: 1, errors: [], interrupted: false))
     }
 
-    static func runCapture(_ input: UnsafeRawBufferPointer, readAhead: Bool) {
+    static func runCapture(_ input: UnsafeRawBufferPointer, readAhead: Bool, packetsPerBatch: Int) {
         // A file with no name, in memory where /dev/shm is: the capture is opened as /proc/self/fd/N.
         var template = Array("/dev/shm/rstd-fuzz-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
@@ -75,7 +86,7 @@ enum FuzzInput {
         let options = AnalysisOptions(bucketModel: ReusePortBucket(listeners: 2), readAhead: readAhead)
         let result = Analyzer.run(
             paths: ["/proc/self/fd/\(fd)"], options: options, logger: Logger(label: "fuzz"), stop: nil,
-            packetsPerBatch: 3, onConnection: { _ = $0.incidentCSVFields })
+            packetsPerBatch: packetsPerBatch, onConnection: { _ = $0.incidentCSVFields })
         _ = Summary.metrics(result)
         _ = result.errors.map { $0.description }
     }
