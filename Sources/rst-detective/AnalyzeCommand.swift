@@ -10,7 +10,9 @@ struct AnalyzeCommand: ParsableCommand {
         discussion: """
             Several captures are read as one stream in timestamp order, so a connection split across \
             rotated files (tcpdump -C/-G) is followed. Without --report-dir, --csv or --jsonl, incidents.csv goes to \
-            standard output. A short summary goes to standard error, after a progress bar on a terminal.
+            standard output. A short summary goes to standard error, after a progress bar on a terminal. Ctrl-C, \
+            SIGTERM or SIGHUP (unless started under nohup) stop reading after the current packet; every report \
+            is still written and the exit status is 0.
             """)
 
     @Argument(help: ArgumentHelp("Capture files; - reads standard input.", valueName: "capture"))
@@ -61,6 +63,9 @@ struct AnalyzeCommand: ParsableCommand {
     }
 
     func run() throws {
+        // First, so that no way of ending the run (Ctrl-C, SIGTERM, SIGHUP, a reader closing standard output)
+        // can stop it between opening the reports and writing them.
+        let stop = SignalHandling.install()
         let logger = LoggingSetup.logger(verbosity: verbose)
         let model = try secrets.model(kernel)
         let outputs: ReportOutputs
@@ -77,7 +82,6 @@ struct AnalyzeCommand: ParsableCommand {
             filter: filter,
             bucketModel: model,
             readAhead: jobs >= 2)
-        let stop = SignalHandling.install()
         // Only for a person watching: not with --quiet, nor when standard error goes to a file or a pipe.
         let progress = !quiet && isatty(STDERR_FILENO) == 1 ? ProgressBar() : nil
         let result = Analyzer.run(

@@ -10,8 +10,10 @@ struct CaptureCommand: ParsableCommand {
         discussion: """
             Each incident is written to incidents.csv (or --csv) and flushed the moment its RST is read, so \
             tail -f sees it at once. The other reports in --report-dir are rewritten aside and renamed into \
-            place every --report-interval seconds and at the end. Ctrl-C or SIGTERM, --duration or -c end the \
-            capture: every report is written, the summary printed, and the exit status is 0. Handshakes still \
+            place every --report-interval seconds and at the end. Ctrl-C, SIGTERM or SIGHUP (unless started \
+            under nohup), --duration or -c end the capture: every report is written, the tracefs instance \
+            removed, the summary printed, and the exit status is 0. A reader closing standard output ends only \
+            that output. Handshakes still \
             open then are counted as open_at_end. Capturing needs root or the CAP_NET_RAW capability; -Z drops \
             root once the interface is open (and the --metrics-listen port bound), before any packet is parsed.
 
@@ -163,6 +165,9 @@ struct CaptureCommand: ParsableCommand {
     }
 
     func run() throws {
+        // First, so that no way of ending the capture (Ctrl-C, SIGTERM, SIGHUP, a reader closing standard
+        // output) can stop it between opening the reports and the tracefs instance and writing and removing them.
+        let stop = SignalHandling.install()
         let logger = LoggingSetup.logger(verbosity: verbose)
         let model = try secrets.model(kernel)
         var source: LiveSource
@@ -227,7 +232,6 @@ struct CaptureCommand: ParsableCommand {
                 "listening on \(interface), link-type \(source.linkType), snapshot length \(source.snapLength) bytes"
                     + (filterExpression.map { ", filter '\($0)'" } ?? ""))
         }
-        let stop = SignalHandling.install()
         let status = StatusLine(enabled: !quiet && isatty(STDERR_FILENO) == 1)
         var lastReport = 0.0
         var lastMetrics = 0.0
