@@ -36,7 +36,7 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(
         name: .customShort("j"),
         help: ArgumentHelp(
-            "Threads: 1 reads and analyses on one; 2 reads capture files with libpcap on a second thread while the first analyses (the default with two or more cores). More do not help: reading is the slower half.",
+            "Threads: 1 reads and analyses on one; 2 reads capture files with libpcap on a second thread while the first analyses (the default with two or more cores). More (up to 256) do not help: reading is the slower half.",
             valueName: "threads"))
     var jobs: Int = min(2, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
@@ -54,12 +54,13 @@ struct AnalyzeCommand: ParsableCommand {
             throw ValidationError("standard input (-) can be read once")
         }
         try ReportOutputs.validate(options: reports)
-        guard jobs >= 1 else {
-            throw ValidationError("-j must be 1 or more")
+        guard !captures.contains("") else {
+            throw ValidationError("a capture needs a file name, or - for standard input, not an empty string")
         }
-        if let filter, let message = PacketSource.filterError(filter) {
-            throw ValidationError("bad filter '\(filter)': \(message)")
+        guard (1...256).contains(jobs) else {
+            throw ValidationError("-j must be 1 to 256, not \(jobs)")
         }
+        try OptionValidation.filter(filter, compile: true)
     }
 
     func run() throws {

@@ -59,10 +59,11 @@ struct CaptureCommand: ParsableCommand {
         help: ArgumentHelp("After opening the interface, drop root and run as this user.", valueName: "user"))
     var user: String?
 
-    @Option(help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Stop after this many seconds (0.001 to 31536000, a year).", valueName: "seconds"))
     var duration: Double?
 
-    @Option(name: .customShort("c"), help: ArgumentHelp("Stop after this many packets.", valueName: "count"))
+    @Option(
+        name: .customShort("c"), help: ArgumentHelp("Stop after this many packets (1 or more).", valueName: "count"))
     var count: Int?
 
     @Flag(
@@ -74,7 +75,7 @@ struct CaptureCommand: ParsableCommand {
 
     @Option(
         name: .customLong("report-interval"),
-        help: ArgumentHelp("Rewrite the reports in --report-dir this often.", valueName: "seconds"))
+        help: ArgumentHelp("Rewrite the reports in --report-dir this often (1 to 86400).", valueName: "seconds"))
     var reportInterval: Double = 10
 
     @Option(
@@ -93,7 +94,7 @@ struct CaptureCommand: ParsableCommand {
 
     @Option(
         name: .customLong("metrics-interval"),
-        help: ArgumentHelp("Rewrite --metrics-file this often.", valueName: "seconds"))
+        help: ArgumentHelp("Rewrite --metrics-file this often (1 to 86400).", valueName: "seconds"))
     var metricsInterval: Double = 5
 
     @OptionGroup(title: "Reports")
@@ -127,10 +128,13 @@ struct CaptureCommand: ParsableCommand {
             throw ValidationError("-s must be 0 or 64 to 262144")
         }
         guard (1...4_194_304).contains(bufferKiB) else { throw ValidationError("-B must be 1 to 4194304 KiB") }
-        if let duration, !(duration > 0) { throw ValidationError("--duration must be above 0") }
+        if let duration { try OptionValidation.seconds(duration, in: 0.001...31_536_000, option: "--duration") }
         if let count, count <= 0 { throw ValidationError("-c must be at least 1") }
-        guard reportInterval >= 1 else { throw ValidationError("--report-interval must be at least 1") }
-        guard metricsInterval >= 1 else { throw ValidationError("--metrics-interval must be at least 1") }
+        try OptionValidation.seconds(reportInterval, in: 1...86400, option: "--report-interval")
+        try OptionValidation.seconds(metricsInterval, in: 1...86400, option: "--metrics-interval")
+        if interface.isEmpty { throw ValidationError("-i needs an interface name, not an empty string") }
+        try OptionValidation.path(saveFile, option: "-w")
+        try OptionValidation.path(user, option: "-Z", what: "a user name")
         if let metricsFile, metricsFile.isEmpty || metricsFile == "-" {
             throw ValidationError("--metrics-file needs a file name: it is written aside and renamed into place")
         }
@@ -138,9 +142,7 @@ struct CaptureCommand: ParsableCommand {
             throw ValidationError("--metrics-listen '\(metricsListen)' is not HOST:PORT, [IPV6]:PORT or :PORT")
         }
         try ReportOutputs.validate(options: reports, saveFile: saveFile)
-        if let filterExpression, let message = PacketSource.filterError(filterExpression) {
-            throw ValidationError("bad filter '\(filterExpression)': \(message)")
-        }
+        try OptionValidation.filter(filterExpression, compile: false)
         if user != nil, getuid() != 0 {
             throw ValidationError("-Z needs root: it drops root's privileges after opening the interface")
         }
