@@ -7,22 +7,19 @@ import Testing
 @Suite struct StopSignalTests {
     static let capture = Binary.capture("crafted-pcap-le-usec.pcap")
 
-    /// Starts `analyze -` with the reports in `directory` and the incidents on standard output, through
-    /// `wrapper` (a command line that ends by running the binary's arguments) when given, and feeds it the
-    /// capture up to the first incident's RST (record 5), returning once that incident's row has come.
+    /// Starts `analyze -` with the reports in `directory` and the incidents on standard output, and feeds it
+    /// the capture up to the first incident's RST (record 5), returning once that incident's row has come.
+    ///
+    /// The binary is started as a shell starts it, with SIGPIPE at its default action (the test runner
+    /// ignores it, and a child would inherit that), and with `ignored` set to be ignored, as a shell does for
+    /// SIGINT in a job started with `&` in a script, or nohup for SIGHUP.
     static func startAtFirstIncident(_ directory: URL, ignoring ignored: Int32? = nil) throws -> Binary.PipedRun {
         let arguments = ["analyze", "-", "--report-dir", directory.path, "--csv", "-", "-q"]
-        let run: Binary.PipedRun
-        if let ignored {
-            // As a shell does for a job started with `&` in a script, or nohup for SIGHUP: the signal is
-            // ignored before the binary is executed.
-            let program =
-                "import os, signal, sys; signal.signal(\(ignored), signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])"
-            run = try Binary.PipedRun(
-                ["python3", "-c", program, Binary.url.path] + arguments, executable: "/usr/bin/env")
-        } else {
-            run = try Binary.PipedRun(arguments)
-        }
+        let program =
+            "import os, signal, sys; signal.signal(signal.SIGPIPE, signal.SIG_DFL); "
+            + (ignored.map { "signal.signal(\($0), signal.SIG_IGN); " } ?? "") + "os.execv(sys.argv[1], sys.argv[1:])"
+        let run = try Binary.PipedRun(
+            ["python3", "-c", program, Binary.url.path] + arguments, executable: "/usr/bin/env")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: capture))
         try run.write(bytes.prefix(Binary.recordEnds(bytes)[4]))
         #expect(run.readLines(2).split(separator: UInt8(ascii: "\n")).count == 2)
@@ -133,10 +130,13 @@ import Testing
         let errors = directory.appendingPathComponent("capture.err").path
         _ = FileManager.default.createFile(atPath: errors, contents: nil)
         // A private mount namespace with tracefs mounted, and only the network namespace entered, so that the
-        // tracepoint reader finds tracefs; `exec` keeps the binary's pid that of the process started here.
+        // tracepoint reader finds tracefs; SIGPIPE at its default action, as a shell starts a command (the test
+        // runner ignores it); `exec` all the way, so that the binary's pid is that of the process started here.
         let command =
-            "mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; exec nsenter --net=/run/netns/\(Self.namespace) "
-            + "'\(Binary.url.path)' capture -i lo --report-dir '\(reports)' --near-misses - tcp"
+            "mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; exec python3 -c 'import os, signal, sys; "
+            + "signal.signal(signal.SIGPIPE, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' "
+            + "nsenter --net=/run/netns/\(Self.namespace) '\(Binary.url.path)' capture -i lo --report-dir '\(reports)' "
+            + "--near-misses - tcp"
         let capture = Process()
         capture.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
         capture.arguments = ["--mount", "--propagation", "private", "sh", "-c", command]
@@ -192,7 +192,11 @@ import Testing
         (["capture", "-i", "lo", "--duration", "inf"], "--duration must be 0.001 to 31536000 seconds, not inf"),
         (["capture", "-i", "lo", "--duration", "nan"], "--duration must be 0.001 to 31536000 seconds, not nan"),
         (["capture", "-i", "lo", "--duration", "1e-300"], "--duration must be 0.001 to 31536000 seconds"),
-        (["capture", "-i", "lo", "--report-interval", "inf"], "--report-interval must be 1 to 86400 seconds"),
+        // --duration: were the interval taken, the capture must still end.
+        (
+            ["capture", "-i", "lo", "--report-interval", "inf", "--duration", "3"],
+            "--report-interval must be 1 to 86400"
+        ),
         (["capture", "-i", "lo", "--metrics-interval", "nan"], "--metrics-interval must be 1 to 86400 seconds"),
         (["calibrate", "--listeners", "2", "--threads", "0", "x.csv"], "--threads must be 1 to 256, not 0"),
         (["analyze", ""], "a capture needs a file name"),
@@ -244,7 +248,9 @@ import Testing
     /// with a message that does not repeat it.
     @Test func anAbsurdFilterIsRefusedAtOnce() throws {
         let filter = String(repeating: "tcp and ", count: 12_000) + "tcp"
-        for arguments in [["analyze", "--filter", filter, Self.capture], ["capture", "-i", "lo", filter]] {
+        for arguments in [
+            ["analyze", "--filter", filter, Self.capture], ["capture", "-i", "lo", "--duration", "3", filter],
+        ] {
             let (run, seconds) = try Self.seconds { try Binary.run(arguments) }
             #expect(run.status == 64)
             #expect(seconds < 2, "took \(seconds) s")
