@@ -10,7 +10,9 @@ struct AnalyzeCommand: ParsableCommand {
         discussion: """
             Several captures are read as one stream in timestamp order, so a connection split across \
             rotated files (tcpdump -C/-G) is followed. Without --report-dir, --csv or --jsonl, incidents.csv goes to \
-            standard output. A short summary goes to standard error, after a progress bar on a terminal.
+            standard output. A short summary goes to standard error, after a progress bar on a terminal. Ctrl-C, \
+            SIGTERM or SIGHUP (unless started under nohup) stop reading after the current packet; every report \
+            is still written and the exit status is 0.
             """)
 
     @Argument(help: ArgumentHelp("Capture files; - reads standard input.", valueName: "capture"))
@@ -34,7 +36,7 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(
         name: .customShort("j"),
         help: ArgumentHelp(
-            "Threads: 1 reads and analyses on one; 2 reads capture files with libpcap on a second thread while the first analyses (the default with two or more cores). More do not help: reading is the slower half.",
+            "Threads: 1 reads and analyses on one; 2 reads capture files with libpcap on a second thread while the first analyses (the default with two or more cores). More (up to 256) do not help: reading is the slower half.",
             valueName: "threads"))
     var jobs: Int = min(2, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
@@ -52,15 +54,19 @@ struct AnalyzeCommand: ParsableCommand {
             throw ValidationError("standard input (-) can be read once")
         }
         try ReportOutputs.validate(options: reports)
-        guard jobs >= 1 else {
-            throw ValidationError("-j must be 1 or more")
+        guard !captures.contains("") else {
+            throw ValidationError("a capture needs a file name, or - for standard input, not an empty string")
         }
-        if let filter, let message = PacketSource.filterError(filter) {
-            throw ValidationError("bad filter '\(filter)': \(message)")
+        guard (1...256).contains(jobs) else {
+            throw ValidationError("-j must be 1 to 256, not \(jobs)")
         }
+        try OptionValidation.filter(filter, compile: true)
     }
 
     func run() throws {
+        // First, so that no way of ending the run (Ctrl-C, SIGTERM, SIGHUP, a reader closing standard output)
+        // can stop it between opening the reports and writing them.
+        let stop = SignalHandling.install()
         let logger = LoggingSetup.logger(verbosity: verbose)
         let model = try secrets.model(kernel)
         let outputs: ReportOutputs
@@ -77,7 +83,6 @@ struct AnalyzeCommand: ParsableCommand {
             filter: filter,
             bucketModel: model,
             readAhead: jobs >= 2)
-        let stop = SignalHandling.install()
         // Only for a person watching: not with --quiet, nor when standard error goes to a file or a pipe.
         let progress = !quiet && isatty(STDERR_FILENO) == 1 ? ProgressBar() : nil
         let result = Analyzer.run(

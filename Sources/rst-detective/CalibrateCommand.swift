@@ -32,14 +32,16 @@ struct CalibrateCommand: ParsableCommand {
     @Flag(help: "Read the listener column as labels whose listen() order is unknown, even if they are numbers.")
     var labels = false
 
-    @Option(help: ArgumentHelp("Threads to search on (default: one per processor).", valueName: "n"))
+    @Option(help: ArgumentHelp("Threads to search on, 1 to 256 (default: one per processor).", valueName: "n"))
     var threads = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 
     func validate() throws {
         guard kernel.listeners >= 2 else {
             throw ValidationError("--listeners must be at least 2: with one listener every secret fits")
         }
-        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1 to 256") }
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1 to 256, not \(threads)") }
+        try OptionValidation.path(
+            observations, option: "the observations", what: "a file name, or - for standard input")
     }
 
     func run() throws {

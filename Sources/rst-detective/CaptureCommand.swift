@@ -10,8 +10,10 @@ struct CaptureCommand: ParsableCommand {
         discussion: """
             Each incident is written to incidents.csv (or --csv) and flushed the moment its RST is read, so \
             tail -f sees it at once. The other reports in --report-dir are rewritten aside and renamed into \
-            place every --report-interval seconds and at the end. Ctrl-C or SIGTERM, --duration or -c end the \
-            capture: every report is written, the summary printed, and the exit status is 0. Handshakes still \
+            place every --report-interval seconds and at the end. Ctrl-C, SIGTERM or SIGHUP (unless started \
+            under nohup), --duration or -c end the capture: every report is written, the tracefs instance \
+            removed, the summary printed, and the exit status is 0. A reader closing standard output ends only \
+            that output. Handshakes still \
             open then are counted as open_at_end. Capturing needs root or the CAP_NET_RAW capability; -Z drops \
             root once the interface is open (and the --metrics-listen port bound), before any packet is parsed.
 
@@ -57,10 +59,11 @@ struct CaptureCommand: ParsableCommand {
         help: ArgumentHelp("After opening the interface, drop root and run as this user.", valueName: "user"))
     var user: String?
 
-    @Option(help: ArgumentHelp("Stop after this many seconds.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Stop after this many seconds (0.001 to 31536000, a year).", valueName: "seconds"))
     var duration: Double?
 
-    @Option(name: .customShort("c"), help: ArgumentHelp("Stop after this many packets.", valueName: "count"))
+    @Option(
+        name: .customShort("c"), help: ArgumentHelp("Stop after this many packets (1 or more).", valueName: "count"))
     var count: Int?
 
     @Flag(
@@ -72,7 +75,7 @@ struct CaptureCommand: ParsableCommand {
 
     @Option(
         name: .customLong("report-interval"),
-        help: ArgumentHelp("Rewrite the reports in --report-dir this often.", valueName: "seconds"))
+        help: ArgumentHelp("Rewrite the reports in --report-dir this often (1 to 86400).", valueName: "seconds"))
     var reportInterval: Double = 10
 
     @Option(
@@ -91,7 +94,7 @@ struct CaptureCommand: ParsableCommand {
 
     @Option(
         name: .customLong("metrics-interval"),
-        help: ArgumentHelp("Rewrite --metrics-file this often.", valueName: "seconds"))
+        help: ArgumentHelp("Rewrite --metrics-file this often (1 to 86400).", valueName: "seconds"))
     var metricsInterval: Double = 5
 
     @OptionGroup(title: "Reports")
@@ -125,10 +128,13 @@ struct CaptureCommand: ParsableCommand {
             throw ValidationError("-s must be 0 or 64 to 262144")
         }
         guard (1...4_194_304).contains(bufferKiB) else { throw ValidationError("-B must be 1 to 4194304 KiB") }
-        if let duration, !(duration > 0) { throw ValidationError("--duration must be above 0") }
+        if let duration { try OptionValidation.seconds(duration, in: 0.001...31_536_000, option: "--duration") }
         if let count, count <= 0 { throw ValidationError("-c must be at least 1") }
-        guard reportInterval >= 1 else { throw ValidationError("--report-interval must be at least 1") }
-        guard metricsInterval >= 1 else { throw ValidationError("--metrics-interval must be at least 1") }
+        try OptionValidation.seconds(reportInterval, in: 1...86400, option: "--report-interval")
+        try OptionValidation.seconds(metricsInterval, in: 1...86400, option: "--metrics-interval")
+        if interface.isEmpty { throw ValidationError("-i needs an interface name, not an empty string") }
+        try OptionValidation.path(saveFile, option: "-w")
+        try OptionValidation.path(user, option: "-Z", what: "a user name")
         if let metricsFile, metricsFile.isEmpty || metricsFile == "-" {
             throw ValidationError("--metrics-file needs a file name: it is written aside and renamed into place")
         }
@@ -136,9 +142,7 @@ struct CaptureCommand: ParsableCommand {
             throw ValidationError("--metrics-listen '\(metricsListen)' is not HOST:PORT, [IPV6]:PORT or :PORT")
         }
         try ReportOutputs.validate(options: reports, saveFile: saveFile)
-        if let filterExpression, let message = PacketSource.filterError(filterExpression) {
-            throw ValidationError("bad filter '\(filterExpression)': \(message)")
-        }
+        try OptionValidation.filter(filterExpression, compile: false)
         if user != nil, getuid() != 0 {
             throw ValidationError("-Z needs root: it drops root's privileges after opening the interface")
         }
@@ -163,6 +167,9 @@ struct CaptureCommand: ParsableCommand {
     }
 
     func run() throws {
+        // First, so that no way of ending the capture (Ctrl-C, SIGTERM, SIGHUP, a reader closing standard
+        // output) can stop it between opening the reports and the tracefs instance and writing and removing them.
+        let stop = SignalHandling.install()
         let logger = LoggingSetup.logger(verbosity: verbose)
         let model = try secrets.model(kernel)
         var source: LiveSource
@@ -227,7 +234,6 @@ struct CaptureCommand: ParsableCommand {
                 "listening on \(interface), link-type \(source.linkType), snapshot length \(source.snapLength) bytes"
                     + (filterExpression.map { ", filter '\($0)'" } ?? ""))
         }
-        let stop = SignalHandling.install()
         let status = StatusLine(enabled: !quiet && isatty(STDERR_FILENO) == 1)
         var lastReport = 0.0
         var lastMetrics = 0.0

@@ -7,9 +7,11 @@ struct RSTDetectiveCommand: ParsableCommand {
         commandName: "rst-detective",
         abstract: "Find TCP connections the server reset right after the handshake (SYN, SYN-ACK, ACK, RST).",
         discussion: """
-            Exit codes: 0 success; 1 an input capture was missing, unreadable or damaged (everything that \
-            could be read was analysed and reported); 2 a report could not be written; 3 calibrate found no \
-            single secret; 64 bad usage, including a BPF filter that does not compile.
+            Exit codes: 0 success, including a run stopped by Ctrl-C, SIGTERM or SIGHUP once its reports are \
+            written; 1 an input capture was missing, unreadable or damaged (everything that could be read was \
+            analysed and reported); 2 a report could not be written; 3 calibrate found no single secret; 64 bad \
+            usage: a value outside its range, an empty file name, or a BPF filter that does not compile or is \
+            longer than 4096 characters or 4096 instructions.
             """,
         subcommands: [
             AnalyzeCommand.self, CaptureCommand.self, InterfacesCommand.self, HashCommand.self, CalibrateCommand.self,

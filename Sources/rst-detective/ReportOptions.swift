@@ -40,4 +40,14 @@ struct ReportOptions: ParsableArguments {
             "Also write one self-contained HTML page (totals, outcomes, RST origins, cause hints, charts, the first 1000 incidents) at the end, and in a live capture every --report-interval; - for standard output, at the end only.",
             valueName: "file"))
     var html: String?
+
+    func validate() throws {
+        try OptionValidation.path(reportDirectory, option: "--report-dir", what: "a directory")
+        for (path, option) in [
+            (csv, "--csv"), (connections, "--connections"), (nearMisses, "--near-misses"), (jsonLines, "--jsonl"),
+            (html, "--html"),
+        ] {
+            try OptionValidation.path(path, option: option, what: "a file name, or - for standard output")
+        }
+    }
 }

@@ -1,24 +1,33 @@
 import Glibc
 import RSTDetective
 
-/// Ctrl-C (SIGINT) and SIGTERM stop the analysis after the current packet, so that every report is still
-/// written and the run exits 0; a second signal ends the process at once, as the default action does.
+/// Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the run after the current packet, so that every report is still
+/// written, the tracefs instance removed, and the run exits 0; a second signal ends the process at once, as
+/// the default action does. SIGPIPE is ignored, so that a reader that closes a pipe early (`| head`) makes
+/// that one write fail with EPIPE instead of killing the process before the other reports are written.
 enum SignalHandling {
     private static let stop = StopRequest()
 
-    /// Installs the handlers, without SA_RESTART so that a read blocked on a quiet pipe is interrupted, and
-    /// unblocks both signals, which a parent may have blocked. A signal the parent set to be ignored (as
-    /// `nohup` does) stays ignored.
+    /// Ignores SIGPIPE and installs the stop handlers, without SA_RESTART so that a read blocked on a quiet
+    /// pipe is interrupted, and unblocks the stop signals, which a parent may have blocked.
+    ///
+    /// SIGINT and SIGTERM are handled even when the parent set them to be ignored, as a shell does for a job
+    /// started with `&` in a script: tcpdump does the same, and the run must still be stoppable. SIGHUP keeps
+    /// an inherited SIG_IGN, as tcpdump's does, so that `nohup` still keeps the run alive when its terminal
+    /// goes away.
     static func install() -> StopRequest {
         // Touch the request before any signal can arrive: a handler must not run its lazy initialisation.
         let stop = Self.stop
+        _ = signal(SIGPIPE, SIG_IGN)
         var signals = sigset_t()
         sigemptyset(&signals)
-        for number in [SIGINT, SIGTERM] {
-            var previous = sigaction()
-            sigaction(number, nil, &previous)
-            let ignored = unsafeBitCast(SIG_IGN, to: Int.self)
-            if unsafeBitCast(previous.__sigaction_handler.sa_handler, to: Int.self) == ignored { continue }
+        for number in [SIGINT, SIGTERM, SIGHUP] {
+            if number == SIGHUP {
+                var previous = sigaction()
+                sigaction(number, nil, &previous)
+                let ignored = unsafeBitCast(SIG_IGN, to: Int.self)
+                if unsafeBitCast(previous.__sigaction_handler.sa_handler, to: Int.self) == ignored { continue }
+            }
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { received in
                 SignalHandling.stop.request()

@@ -372,7 +372,6 @@ enum Binary {
         #expect(leftovers.isEmpty)
     }
 
-    /// A parent that ignores SIGINT (as `nohup` does) keeps it ignored: the run reads to the end.
     /// A run killed before its end (SIGKILL, no chance to clean up) leaves no report under a final name: only
     /// hidden files aside, never a half-written CSV that looks complete.
     @Test func aKilledRunLeavesNoReportThatLooksComplete() throws {
@@ -388,22 +387,6 @@ enum Binary {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
         #expect(!names.isEmpty)
         #expect(names.allSatisfy { $0.hasPrefix(".") && $0.hasSuffix(".tmp") }, "\(names)")
-    }
-
-    @Test func anIgnoredSigintStaysIgnored() throws {
-        let capture = try Data(contentsOf: URL(fileURLWithPath: Binary.capture("crafted-pcap-le-usec.pcap")))
-        let run = try Binary.PipedRun(
-            ["-c", "trap '' INT && exec '\(Binary.url.path)' analyze --quiet -"], executable: "/bin/sh")
-        try run.write(capture.prefix(Binary.recordEnds(capture)[4]))
-        _ = run.readLines(2)
-        kill(run.process.processIdentifier, SIGINT)
-        usleep(100_000)
-        try run.write(capture.dropFirst(Binary.recordEnds(capture)[4]))
-        try run.input.fileHandleForWriting.close()
-        let rest = run.output.fileHandleForReading.readDataToEndOfFile()
-        run.process.waitUntilExit()
-        #expect(run.process.terminationStatus == 0)
-        #expect(rest.split(separator: UInt8(ascii: "\n")).count == 1)
     }
 
     /// Inputs that can be read only once (process substitution, FIFOs) are not peeked at.

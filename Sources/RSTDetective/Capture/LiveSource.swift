@@ -62,7 +62,8 @@ import Glibc
     ///   - snapLength: Bytes kept of each packet.
     ///   - bufferBytes: The kernel capture buffer, or nil for libpcap's default.
     ///   - promiscuous: Whether to put the interface in promiscuous mode.
-    ///   - filter: A BPF expression in libpcap syntax, or nil for every packet.
+    ///   - filter: A BPF expression in libpcap syntax, or nil for every packet; at most
+    ///     `PacketSource.maximumFilterLength` bytes, compiling to at most `PacketSource.maximumFilterInstructions`.
     ///   - timeoutMillis: How long a read waits for a packet before returning `.timeout`.
     /// - Throws: `CaptureError.noSuchInterface`, `.permissionDenied`, `.cannotCapture` or `.badFilter`.
     public init(
@@ -109,6 +110,12 @@ import Glibc
             throw .cannotCapture(interface: interface, reason: "cannot read without blocking: \(reason)")
         }
         if let filter {
+            // Compiled on the live handle, once: libpcap generates VLAN tests for the kernel's own VLAN tag
+            // handling there, which a program compiled for a capture file would not have.
+            if let tooLong = FilterPrograms.lengthError(filter) {
+                unsafe pcap_close(handle)
+                throw .badFilter(path: interface, expression: filter, reason: tooLong)
+            }
             var program = unsafe bpf_program()
             guard unsafe pcap_compile(handle, &program, filter, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
                 let reason = unsafe String(cString: pcap_geterr(handle))
@@ -116,6 +123,10 @@ import Glibc
                 throw .badFilter(path: interface, expression: filter, reason: reason)
             }
             defer { unsafe pcap_freecode(&program) }
+            if let tooMany = FilterPrograms.instructionsError(Int(unsafe program.bf_len)) {
+                unsafe pcap_close(handle)
+                throw .badFilter(path: interface, expression: filter, reason: tooMany)
+            }
             guard unsafe pcap_setfilter(handle, &program) == 0 else {
                 let reason = unsafe String(cString: pcap_geterr(handle))
                 unsafe pcap_close(handle)

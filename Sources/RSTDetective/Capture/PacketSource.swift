@@ -40,8 +40,10 @@ import Glibc
     ///
     /// - Parameters:
     ///   - path: A file path, or `-` for standard input.
-    ///   - filter: A BPF expression in libpcap syntax (`pcap_compile`), or nil for every packet.
-    /// - Throws: `CaptureError.cannotOpen` or `.badFilter`.
+    ///   - filter: A BPF expression in libpcap syntax, or nil for every packet; compiled once per link type
+    ///     and kept for the next file (see `filterError(_:)`).
+    /// - Throws: `CaptureError.cannotOpen` (also for a classic pcap whose link-type field has reserved bits
+    ///   set), or `.badFilter`.
     public init(path: String, filter: String? = nil) throws(CaptureError) {
         let (stream, streamBuffer, snapLength, fd, size) = try unsafe Self.openStream(path: path)
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
@@ -54,13 +56,27 @@ import Glibc
             unsafe streamBuffer?.deallocate()
             throw .cannotOpen(path: path, reason: Self.message(errorBuffer))
         }
+        let dataLinkType = unsafe pcap_datalink(handle)
+        // libpcap 1.10 (sf-pcap.c) takes the upper 6 bits of a classic pcap's link-type field as the FCS length
+        // and keeps the 10 reserved bits below them in the link type, which then names no link type: refused,
+        // as tcpdump refuses it ("unknown data link type").
+        guard dataLinkType & ~0xFFFF == 0 else {
+            unsafe pcap_close(handle)
+            unsafe streamBuffer?.deallocate()
+            throw .cannotOpen(
+                path: path,
+                reason: "the link-type field gives \(dataLinkType), which is not a link type: its reserved bits "
+                    + "(16 to 25) must be 0")
+        }
         var program = unsafe bpf_program()
         if let filter {
-            guard unsafe pcap_compile(handle, &program, filter, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
-                let reason = unsafe String(cString: pcap_geterr(handle))
+            switch unsafe FilterPrograms.program(filter, dataLinkType: dataLinkType) {
+            case .success(let compiled):
+                unsafe program = unsafe compiled
+            case .failure(let failure):
                 unsafe pcap_close(handle)
                 unsafe streamBuffer?.deallocate()
-                throw .badFilter(path: path, expression: filter, reason: reason)
+                throw .badFilter(path: path, expression: filter, reason: failure.reason)
             }
         }
         self.path = path
@@ -68,7 +84,7 @@ import Glibc
         self.fileSize = size
         unsafe self.handle = handle
         unsafe self.streamBuffer = streamBuffer
-        self.linkType = LinkType(dataLinkType: unsafe pcap_datalink(handle))
+        self.linkType = LinkType(dataLinkType: dataLinkType)
         unsafe self.program = program
         self.hasFilter = filter != nil
         self.snapLengthIsInvalid = snapLength.map { $0 == 0 || $0 > 262_144 } ?? false
@@ -82,26 +98,35 @@ import Glibc
         return unsafe stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
     }
 
-    /// Checks that `expression` compiles for Ethernet (`pcap_open_dead`, `pcap_compile`), so that a typo
-    /// is reported once, before any capture is read.
+    /// The longest BPF expression taken, in UTF-8 bytes. libpcap's optimiser needs far more than the text
+    /// suggests: on a 2-core VM, `tcp and ` repeated 12,000 times (96 KB) took 15 s and 3.8 GB, and 500
+    /// `host` terms (9 KB) 39 s, while the slowest 4096 bytes found (about 180 `portrange` terms) take a few
+    /// seconds. A hand-written filter is a few hundred bytes.
+    public static let maximumFilterLength = 4096
+
+    /// The most BPF instructions a compiled filter may have: the Linux kernel's limit for a socket filter
+    /// (`BPF_MAXINSNS` in linux/bpf_common.h), which a live capture's filter must fit.
+    public static let maximumFilterInstructions = 4096
+
+    /// Checks that `expression` is within `maximumFilterLength` and compiles for Ethernet
+    /// (`pcap_open_dead`, `pcap_compile`) to at most `maximumFilterInstructions`, so that a typo is reported
+    /// once, before any capture is read. The program is kept for the Ethernet files read later.
     ///
-    /// - Returns: libpcap's message when it does not compile, nil when it does.
+    /// - Returns: libpcap's message, or the bound passed, when it is refused; nil when it compiles.
     public static func filterError(_ expression: String) -> String? {
-        guard let handle = unsafe pcap_open_dead(DLT_EN10MB, 262_144) else { return "cannot create a pcap handle" }
-        defer { unsafe pcap_close(handle) }
-        var program = unsafe bpf_program()
-        guard unsafe pcap_compile(handle, &program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
-            return unsafe String(cString: pcap_geterr(handle))
+        guard case .failure(let failure) = unsafe FilterPrograms.program(expression, dataLinkType: DLT_EN10MB) else {
+            return nil
         }
-        unsafe pcap_freecode(&program)
-        return nil
+        return failure.reason
+    }
+
+    /// Why `expression` is longer than `maximumFilterLength`, or nil; no compiling involved.
+    public static func filterLengthError(_ expression: String) -> String? {
+        FilterPrograms.lengthError(expression)
     }
 
     deinit {
-        if hasFilter {
-            var program = unsafe self.program
-            unsafe pcap_freecode(&program)
-        }
+        // The filter's program belongs to FilterPrograms, which keeps it for the next file.
         unsafe pcap_close(handle)
         unsafe streamBuffer?.deallocate()
     }

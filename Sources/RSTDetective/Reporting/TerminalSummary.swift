@@ -40,6 +40,15 @@ public struct TerminalSummary {
             "read \(packets.packets) packets from \(result.filesOpened) capture(s): \(packets.tcpPackets) TCP"
                 + (skipped.isEmpty ? "" : "; skipped " + skipped.joined(separator: ", "))
                 + (packets.filteredOut > 0 ? "; \(packets.filteredOut) filtered out" : ""))
+        let untracked = result.tracker.untrackedSYNs
+        if untracked > 0 {
+            // Each is a handshake, and maybe an incident, that no report shows: as loud as a kernel drop.
+            lines.append(
+                paint("warning:", .yellow)
+                    + " \(untracked) SYN(s) not tracked because the flow table was full (--max-flows "
+                    + "\(result.options.tracker.maximumFlows)): their handshakes, and any incidents among them, are in no "
+                    + "report; a larger --max-flows or a shorter --handshake-timeout helps")
+        }
         outcomes()
         incidents()
         guard report.incidents > 0 || report.connectionAttempts > 0 else { return }
