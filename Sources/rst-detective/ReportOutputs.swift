@@ -1,13 +1,16 @@
 import ArgumentParser
+import Glibc
 import RSTDetective
 
 /// The report files of a run: the report directory, the incidents CSV, the connections log and the HTML
 /// page, as `analyze` and `capture` both write them.
 ///
 /// Without `--report-dir`, `--csv` or `--jsonl`, the incidents CSV goes to standard output. Rows on standard output are
-/// flushed one by one, so a reader of the pipe sees each at once. When streaming (a live capture), each CSV
-/// grows in NAME.partial, a row flushed whole at a time for `tail -f`, and is published under its final
-/// name, atomically, with every `writeAggregates` and at the end.
+/// flushed one by one, so a reader of the pipe sees each at once, and so are rows written in place to a
+/// FIFO, a device or a symlink. When streaming (a live capture), each CSV grows in NAME.partial, a row
+/// flushed whole at a time for `tail -f`, and is published under its final name, atomically, with every
+/// `writeAggregates` and at the end. An output whose reader goes away (`--csv - | head -1`) ends alone,
+/// with one line on standard error; the others are still written.
 final class ReportOutputs {
     private let directory: ReportDirectory?
     private let csvFile: ReportFile?
@@ -19,6 +22,8 @@ final class ReportOutputs {
     /// What the page names as the run's inputs.
     private let inputs: [String]
     private let streaming: Bool
+    /// The outputs whose reader went away, already reported on standard error.
+    private var closedOutputsReported: Set<String> = []
 
     /// Checks that at most one output is standard output (`-`).
     static func validate(options: ReportOptions, saveFile: String? = nil) throws {
@@ -43,6 +48,8 @@ final class ReportOutputs {
     ///   - inputs: What the HTML page names as the run's inputs.
     ///   - streaming: A live capture: files grow in NAME.partial and are published with `writeAggregates`.
     init(options: ReportOptions, inputs: [String] = [], streaming: Bool) throws(ReportError) {
+        // A reader that goes away must end its output alone (EPIPE), not the process and every other report.
+        signal(SIGPIPE, SIG_IGN)
         self.streaming = streaming
         htmlPath = options.html
         self.inputs = inputs
@@ -91,9 +98,19 @@ final class ReportOutputs {
         flushIfRead(file)
     }
 
-    /// Flushes what a reader may be following: a live capture's files, and standard output.
+    /// Flushes what a reader may be following: a live capture's files, and outputs written in place
+    /// (standard output, a FIFO, a device).
     private func flushIfRead(_ file: ReportFile) {
-        if streaming || file.path == "-" { file.flush() }
+        guard streaming || file.isWrittenInPlace else { return }
+        file.flush()
+        reportIfClosed(file)
+    }
+
+    /// Says once on standard error that the reader of `file` went away, which ends that output alone.
+    private func reportIfClosed(_ file: ReportFile) {
+        if file.closedByReader, closedOutputsReported.insert(file.path).inserted {
+            StandardError.report(ReportError.closedByReader(path: file.path).description)
+        }
     }
 
     /// Rewrites the directory's aggregate reports from a snapshot; a failure is reported and retried next time.
@@ -143,12 +160,19 @@ final class ReportOutputs {
                 succeeded = false
             }
         }
+        for file in [directory?.incidents, csvFile, connections, nearMisses, jsonLines].compactMap({ $0 }) {
+            reportIfClosed(file)
+        }
         return succeeded
     }
 
-    /// Writes the HTML page of `result`, aside and renamed into place, when `--html` asked for it.
+    /// Writes the HTML page of `result`, aside and renamed into place (or in place), when `--html` asked
+    /// for it.
     private func writeHTML(_ result: AnalysisResult) throws(ReportError) {
         guard let htmlPath else { return }
-        try ReportFile.replace(htmlPath, with: HTMLReport.render(result, inputs: inputs))
+        let page = try ReportFile(path: htmlPath)
+        page.write(HTMLReport.render(result, inputs: inputs))
+        try page.commit()
+        reportIfClosed(page)
     }
 }
