@@ -9,8 +9,9 @@ import RSTDetective
 /// flushed one by one, so a reader of the pipe sees each at once, and so are rows written in place to a
 /// FIFO, a device or a symlink. When streaming (a live capture), each CSV grows in NAME.partial, a row
 /// flushed whole at a time for `tail -f`, and is published under its final name, atomically, with every
-/// `writeAggregates` and at the end. An output whose reader goes away (`--csv - | head -1`) ends alone,
-/// with one line on standard error; the others are still written.
+/// `writeAggregates` and at the end. An output whose reader goes away (`--csv - | head -1`), or whose write
+/// fails (a full disk), ends alone, with one line on standard error as soon as it is seen; the others are
+/// still written.
 final class ReportOutputs {
     private let directory: ReportDirectory?
     private let csvFile: ReportFile?
@@ -22,8 +23,8 @@ final class ReportOutputs {
     /// What the page names as the run's inputs.
     private let inputs: [String]
     private let streaming: Bool
-    /// The outputs whose reader went away, already reported on standard error.
-    private var closedOutputsReported: Set<String> = []
+    /// What `reportOnce` has said on standard error.
+    private var reported: Set<String> = []
 
     /// Checks that at most one output is standard output (`-`).
     static func validate(options: ReportOptions, saveFile: String? = nil) throws {
@@ -103,14 +104,20 @@ final class ReportOutputs {
     private func flushIfRead(_ file: ReportFile) {
         guard streaming || file.isWrittenInPlace else { return }
         file.flush()
-        reportIfClosed(file)
+        reportProblems(file)
     }
 
-    /// Says once on standard error that the reader of `file` went away, which ends that output alone.
-    private func reportIfClosed(_ file: ReportFile) {
-        if file.closedByReader, closedOutputsReported.insert(file.path).inserted {
-            StandardError.report(ReportError.closedByReader(path: file.path).description)
-        }
+    /// Says at once that the reader of `file` went away or that a write to it failed, either of which ends
+    /// that output alone.
+    private func reportProblems(_ file: ReportFile) {
+        if let failure = file.failure { reportOnce(failure) }
+        if file.closedByReader { reportOnce(.closedByReader(path: file.path)) }
+    }
+
+    /// Writes `error` on standard error unless it was already said: a failure reported as it happened is
+    /// thrown again by `commit`.
+    private func reportOnce(_ error: ReportError) {
+        if reported.insert(error.description).inserted { StandardError.report(error.description) }
     }
 
     /// Rewrites the directory's aggregate reports from a snapshot; a failure is reported and retried next time.
@@ -137,31 +144,31 @@ final class ReportOutputs {
         }
     }
 
-    /// Commits every report; false when one could not be written (each failure is reported).
+    /// Commits every report; false when one could not be written (each failure is reported once).
     func finish(_ result: AnalysisResult) -> Bool {
         var succeeded = true
         do {
             try directory?.finish(result)
         } catch {
-            StandardError.report(error.description)
+            reportOnce(error)
             succeeded = false
         }
         do {
             try writeHTML(result)
         } catch {
-            StandardError.report(error.description)
+            reportOnce(error)
             succeeded = false
         }
         for file in [csvFile, connections, nearMisses, jsonLines].compactMap({ $0 }) {
             do {
                 try file.commit()
             } catch {
-                StandardError.report(error.description)
+                reportOnce(error)
                 succeeded = false
             }
         }
         for file in [directory?.incidents, csvFile, connections, nearMisses, jsonLines].compactMap({ $0 }) {
-            reportIfClosed(file)
+            reportProblems(file)
         }
         return succeeded
     }
@@ -173,6 +180,6 @@ final class ReportOutputs {
         let page = try ReportFile(path: htmlPath)
         page.write(HTMLReport.render(result, inputs: inputs))
         try page.commit()
-        reportIfClosed(page)
+        reportProblems(page)
     }
 }

@@ -200,8 +200,9 @@ import Testing
         #expect(Self.fileType(fifo) == S_IFIFO)
     }
 
-    /// The disk fills up during a live capture (a 48 KiB tmpfs, for about 74 KB of connection rows): the run
-    /// ends with exit 2 and one line naming the file and the reason, and no file holds a row cut in half.
+    /// The disk fills up during a live capture (a 48 KiB tmpfs, for about 74 KB of connection rows): one line
+    /// names the file and the reason as soon as it happens, the run ends with exit 2, and no file holds a row
+    /// cut in half.
     @Test(
         .enabled(if: ReusePortKernelTests.isRoot, "needs root, to mount a tmpfs and make a network namespace"),
         .enabled(if: ReusePortKernelTests.labIsPossible, "cannot make a network namespace, or python3 is missing")
@@ -248,7 +249,8 @@ import Testing
         let traffic = try Binary.run(
             ["netns", "exec", namespace, "python3", "-c", refused], executable: "/usr/sbin/ip")
         try #require(traffic.status == 0, "\(traffic.standardError)")
-        // Past a report interval, so that the capture has tried to publish what it has.
+        // Said while the capture goes on, which then passes a report interval: it tries to publish what it has.
+        #expect(LiveCaptureTests.waitFor("No space left on device", in: errors, seconds: 2))
         Thread.sleep(forTimeInterval: 1.5)
         kill(pid, SIGINT)
         capture.waitUntilExit()

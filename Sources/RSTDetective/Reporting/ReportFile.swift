@@ -31,7 +31,8 @@ import Glibc
     private var buffer: [UInt8] = []
     /// Bytes of whole records that `write(2)` took so far.
     private var writtenBytes = 0
-    private var failure: ReportError?
+    /// The first write that failed (a full disk), after which nothing more is written; `commit` throws it.
+    public private(set) var failure: ReportError?
     private var isOpen = true
     private static let bufferBytes = 1 << 16
 
