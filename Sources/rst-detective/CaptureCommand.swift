@@ -211,10 +211,7 @@ struct CaptureCommand: ParsableCommand {
                 options: reports,
                 inputs: ["interface \(interface)" + (filterExpression.map { ", filter '\($0)'" } ?? "")],
                 streaming: true)
-        } catch let error as CaptureError {
-            StandardError.report(error.description)
-            throw ExitStatus.outputError
-        } catch let error as ReportError {
+        } catch {
             StandardError.report(error.description)
             throw ExitStatus.outputError
         }

@@ -1,13 +1,17 @@
 import ArgumentParser
+import Glibc
 import RSTDetective
 
 /// The report files of a run: the report directory, the incidents CSV, the connections log and the HTML
 /// page, as `analyze` and `capture` both write them.
 ///
 /// Without `--report-dir`, `--csv` or `--jsonl`, the incidents CSV goes to standard output. Rows on standard output are
-/// flushed one by one, so a reader of the pipe sees each at once. When streaming (a live capture), each CSV
-/// grows in NAME.partial, a row flushed whole at a time for `tail -f`, and is published under its final
-/// name, atomically, with every `writeAggregates` and at the end.
+/// flushed one by one, so a reader of the pipe sees each at once, and so are rows written in place to a
+/// FIFO, a device or a symlink. When streaming (a live capture), each CSV grows in NAME.partial, a row
+/// flushed whole at a time for `tail -f`, and is published under its final name, atomically, with every
+/// `writeAggregates` and at the end. An output whose reader goes away (`--csv - | head -1`), or whose write
+/// fails (a full disk), ends alone, with one line on standard error as soon as it is seen; the others are
+/// still written.
 final class ReportOutputs {
     private let directory: ReportDirectory?
     private let csvFile: ReportFile?
@@ -19,6 +23,8 @@ final class ReportOutputs {
     /// What the page names as the run's inputs.
     private let inputs: [String]
     private let streaming: Bool
+    /// What `reportOnce` has said on standard error.
+    private var reported: Set<String> = []
 
     /// Checks that at most one output is standard output (`-`).
     static func validate(options: ReportOptions, saveFile: String? = nil) throws {
@@ -43,6 +49,8 @@ final class ReportOutputs {
     ///   - inputs: What the HTML page names as the run's inputs.
     ///   - streaming: A live capture: files grow in NAME.partial and are published with `writeAggregates`.
     init(options: ReportOptions, inputs: [String] = [], streaming: Bool) throws(ReportError) {
+        // A reader that goes away must end its output alone (EPIPE), not the process and every other report.
+        signal(SIGPIPE, SIG_IGN)
         self.streaming = streaming
         htmlPath = options.html
         self.inputs = inputs
@@ -91,9 +99,25 @@ final class ReportOutputs {
         flushIfRead(file)
     }
 
-    /// Flushes what a reader may be following: a live capture's files, and standard output.
+    /// Flushes what a reader may be following: a live capture's files, and outputs written in place
+    /// (standard output, a FIFO, a device).
     private func flushIfRead(_ file: ReportFile) {
-        if streaming || file.path == "-" { file.flush() }
+        guard streaming || file.isWrittenInPlace else { return }
+        file.flush()
+        reportProblems(file)
+    }
+
+    /// Says at once that the reader of `file` went away or that a write to it failed, either of which ends
+    /// that output alone.
+    private func reportProblems(_ file: ReportFile) {
+        if let failure = file.failure { reportOnce(failure) }
+        if file.closedByReader { reportOnce(.closedByReader(path: file.path)) }
+    }
+
+    /// Writes `error` on standard error unless it was already said: a failure reported as it happened is
+    /// thrown again by `commit`.
+    private func reportOnce(_ error: ReportError) {
+        if reported.insert(error.description).inserted { StandardError.report(error.description) }
     }
 
     /// Rewrites the directory's aggregate reports from a snapshot; a failure is reported and retried next time.
@@ -120,35 +144,42 @@ final class ReportOutputs {
         }
     }
 
-    /// Commits every report; false when one could not be written (each failure is reported).
+    /// Commits every report; false when one could not be written (each failure is reported once).
     func finish(_ result: AnalysisResult) -> Bool {
         var succeeded = true
         do {
             try directory?.finish(result)
         } catch {
-            StandardError.report(error.description)
+            reportOnce(error)
             succeeded = false
         }
         do {
             try writeHTML(result)
         } catch {
-            StandardError.report(error.description)
+            reportOnce(error)
             succeeded = false
         }
         for file in [csvFile, connections, nearMisses, jsonLines].compactMap({ $0 }) {
             do {
                 try file.commit()
             } catch {
-                StandardError.report(error.description)
+                reportOnce(error)
                 succeeded = false
             }
+        }
+        for file in [directory?.incidents, csvFile, connections, nearMisses, jsonLines].compactMap({ $0 }) {
+            reportProblems(file)
         }
         return succeeded
     }
 
-    /// Writes the HTML page of `result`, aside and renamed into place, when `--html` asked for it.
+    /// Writes the HTML page of `result`, aside and renamed into place (or in place), when `--html` asked
+    /// for it.
     private func writeHTML(_ result: AnalysisResult) throws(ReportError) {
         guard let htmlPath else { return }
-        try ReportFile.replace(htmlPath, with: HTMLReport.render(result, inputs: inputs))
+        let page = try ReportFile(path: htmlPath)
+        page.write(HTMLReport.render(result, inputs: inputs))
+        try page.commit()
+        reportProblems(page)
     }
 }

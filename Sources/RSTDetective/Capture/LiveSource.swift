@@ -150,13 +150,32 @@ import Glibc
         unsafe pcap_close(handle)
     }
 
-    /// Starts writing every packet delivered from now on to a pcap file (`pcap_dump_open`), in the
+    /// Starts writing every packet delivered from now on to a pcap file (`pcap_dump_fopen`), in the
     /// capture's link type and timestamp precision; `-` is standard output.
     ///
-    /// - Throws: `CaptureError.cannotCapture` naming the file when it cannot be created.
-    public mutating func startSaving(to path: String) throws(CaptureError) {
-        guard let opened = unsafe pcap_dump_open(handle, path) else {
-            throw .cannotCapture(interface: interface, reason: unsafe String(cString: pcap_geterr(handle)))
+    /// The file grows in place, as `tcpdump -w` writes it, but is opened as every output is (`OutputPath`):
+    /// an existing FIFO, device or trusted symlink is written in place, anything else is replaced by a new
+    /// file made aside, so no symlink another user planted is followed.
+    ///
+    /// - Throws: `ReportError` naming the file when it cannot be created or is refused.
+    public mutating func startSaving(to path: String) throws(ReportError) {
+        let descriptor: Int32
+        if path == "-" {
+            descriptor = dup(STDOUT_FILENO)
+        } else if let existing = try OutputPath.openInPlace(path) {
+            descriptor = existing
+        } else {
+            descriptor = try OutputPath.create(replacing: path)
+        }
+        guard let stream = unsafe fdopen(descriptor, "w") else {
+            let reason = OutputPath.errorText()
+            if descriptor >= 0 { close(descriptor) }
+            throw .cannotWrite(path: path, reason: reason)
+        }
+        guard let opened = unsafe pcap_dump_fopen(handle, stream) else {
+            let reason = unsafe String(cString: pcap_geterr(handle))
+            unsafe fclose(stream)
+            throw .cannotWrite(path: path, reason: reason)
         }
         unsafe dumper = opened
     }

@@ -4,7 +4,8 @@ import Glibc
 /// by-server-port.csv, by-bucket.csv (every listener 0..<N, with the incidents expected if they followed
 /// handshakes) and summary.csv at the end. Each is written aside and renamed into place, so a reader never
 /// sees a half-written file; in a live capture incidents.csv also grows in incidents.csv.partial, and each
-/// `writeAggregates` publishes it with the others.
+/// `writeAggregates` publishes it with the others. As root, a directory owned by another user is refused,
+/// since its owner could redirect the files in it.
 public struct ReportDirectory {
     public let path: String
     /// incidents.csv, open for streaming from the start of the run.
@@ -16,7 +17,9 @@ public struct ReportDirectory {
     ///   - path: The directory.
     ///   - streamingIncidents: Write incidents.csv.partial as incidents come (a live capture), published
     ///     under the final name with every `writeAggregates`, instead of aside until `finish`.
-    /// - Throws: `ReportError.cannotWrite` when the directory or the file cannot be created.
+    /// - Throws: `ReportError.cannotWrite` when the directory or the file cannot be created,
+    ///   `.foreignDirectory` when root is asked to write into a directory another user owns, and
+    ///   `.untrustedEntry` for a symlink on the way that `OutputPath` refuses.
     public init(path: String, streamingIncidents: Bool = false) throws(ReportError) {
         self.path = path
         try Self.makeDirectory(path)
@@ -87,14 +90,18 @@ public struct ReportDirectory {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 
-    /// `mkdir -p`: creates each missing component; one that exists as a directory is fine.
+    /// `mkdir -p`: creates each missing component; one that exists as a directory is fine. No untrusted
+    /// symlink is followed on the way (`OutputPath`), and as root a directory on the way owned by another
+    /// user is refused: its owner could rename what is under it.
     private static func makeDirectory(_ path: String) throws(ReportError) {
+        try OutputPath.checkSymlinks(on: path)
         var prefix = path.hasPrefix("/") ? "/" : ""
         for component in path.split(separator: "/") {
             prefix += component
             if unsafe mkdir(prefix, 0o755) != 0, errno != EEXIST {
-                throw .cannotWrite(path: path, reason: unsafe String(cString: strerror(errno)))
+                throw .cannotWrite(path: path, reason: OutputPath.errorText())
             }
+            try OutputPath.checkOwner(of: prefix, for: path)
             prefix += "/"
         }
         var status = stat()

@@ -1,0 +1,315 @@
+import Foundation
+import Testing
+
+/// How outputs are opened and written, tried as a hostile local user and a hostile reader would: `nobody`
+/// plants symlinks for a run as root in a sticky world-writable directory (with `fs.protected_symlinks` 0,
+/// as many servers have it, so the kernel does not step in), names are devices, FIFOs and symlinks, a
+/// disk fills up during a live capture, and the reader of standard output goes away.
+@Suite(.serialized) struct FileSafetyTests {
+    static let nobody: UInt32 = 65534
+
+    /// The file root must never write: `nobody`'s symlinks point at it.
+    static let precious = "precious, not to be overwritten\n"
+
+    /// Runs `arguments` as nobody:nogroup, with no supplementary groups.
+    static func asNobody(_ arguments: [String]) throws -> Binary.Run {
+        try Binary.run(
+            ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"] + arguments, executable: "/usr/bin/setpriv")
+    }
+
+    /// A directory for the test (0755), holding `victim` (the precious file) and `shared`, sticky and
+    /// world-writable as /tmp is, and `fs.protected_symlinks` set to 0 while `body` runs, then restored.
+    static func withSharedDirectory(_ body: (_ directory: String, _ victim: String) throws -> Void) throws {
+        let setting = "/proc/sys/fs/protected_symlinks"
+        let saved = try String(contentsOfFile: setting, encoding: .utf8)
+        try "0".write(toFile: setting, atomically: false, encoding: .utf8)
+        defer { try? saved.write(toFile: setting, atomically: false, encoding: .utf8) }
+        let directory = try Binary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        _ = chmod(directory.path, 0o755)
+        let shared = directory.appendingPathComponent("shared").path
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: false)
+        _ = chmod(shared, 0o1777)
+        let victim = directory.appendingPathComponent("victim").path
+        try precious.write(toFile: victim, atomically: false, encoding: .utf8)
+        try body(shared, victim)
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == precious, "root wrote through a symlink")
+    }
+
+    static func fileType(_ path: String) -> mode_t? {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return nil }
+        return status.st_mode & S_IFMT
+    }
+
+    /// Symlinks `nobody` planted at the final names are refused with one line, for every kind of output;
+    /// one the running user made there is followed and written in place, as `fs.protected_symlinks` has it.
+    @Test(.enabled(if: ReusePortKernelTests.isRoot, "needs root, to be attacked as root by nobody"))
+    func symlinksAnotherUserPlantedAreRefused() throws {
+        try Self.withSharedDirectory { shared, victim in
+            let capture = Binary.capture("crafted-base.pcap.gz")
+            let outputs: [(option: String, name: String, command: [String])] = [
+                ("--csv", "incidents.csv", ["analyze", capture]),
+                ("--connections", "connections.csv", ["analyze", capture]),
+                ("--near-misses", "near-misses.csv", ["analyze", capture]),
+                ("--jsonl", "incidents.jsonl", ["analyze", capture]),
+                ("--html", "page.html", ["analyze", capture]),
+                ("--metrics-file", "rst.prom", ["capture", "-i", "lo", "--duration", "0.2", "tcp port 1"]),
+                ("-w", "raw.pcap", ["capture", "-i", "lo", "--duration", "0.2", "tcp port 1"]),
+            ]
+            for output in outputs {
+                let path = shared + "/" + output.name
+                let planted = try Self.asNobody(["ln", "-s", victim, path])
+                try #require(planted.status == 0, "\(planted.standardError)")
+                let run = try Binary.run(output.command + ["-q", output.option, path])
+                #expect(run.status == 2, "\(output.option): \(run.standardError)")
+                #expect(
+                    run.standardError
+                        == "rst-detective: refusing to write '\(path)': it is a symlink owned by uid \(Self.nobody) "
+                        + "in a sticky world-writable directory, so another user may have planted it\n")
+                #expect(Self.fileType(path) == S_IFLNK)
+            }
+            // Root's own symlink there is the user's choice: written through, in place, and left a symlink.
+            let mine = shared + "/mine.csv"
+            let target = shared + "/../mine-target.csv"
+            try "old\n".write(toFile: target, atomically: false, encoding: .utf8)
+            try FileManager.default.createSymbolicLink(atPath: mine, withDestinationPath: target)
+            let run = try Binary.run(["analyze", capture, "-q", "--csv", mine])
+            #expect(run.status == 0, "\(run.standardError)")
+            #expect(Self.fileType(mine) == S_IFLNK)
+            #expect(try String(contentsOfFile: target, encoding: .utf8).split(separator: "\r\n").count == 3)
+        }
+    }
+
+    /// Before, the file written aside had a name anyone could guess (`.NAME.PID.1.tmp`), opened with
+    /// `fopen(…, "w")`: symlinks for the next few thousand process ids made root write through one. Now the
+    /// name is random and created exclusively, so none is opened.
+    @Test(.enabled(if: ReusePortKernelTests.isRoot, "needs root, to be attacked as root by nobody"))
+    func guessedTemporaryNamesAreNeverOpened() throws {
+        try Self.withSharedDirectory { shared, victim in
+            let next =
+                Int(
+                    try String(contentsOfFile: "/proc/sys/kernel/ns_last_pid", encoding: .utf8)
+                        .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            let plant = """
+                import os, sys
+                for pid in range(\(next + 1), \(next + 3001)):
+                    for name in ("incidents.csv", "page.html"):
+                        os.symlink(sys.argv[1], "%s/.%s.%d.1.tmp" % (sys.argv[2], name, pid))
+                """
+            let planted = try Self.asNobody(["/usr/bin/python3", "-c", plant, victim, shared])
+            try #require(planted.status == 0, "\(planted.standardError)")
+            let csv = shared + "/incidents.csv"
+            let page = shared + "/page.html"
+            let run = try Binary.run([
+                "analyze", Binary.capture("crafted-base.pcap.gz"), "-q", "--csv", csv, "--html", page,
+            ])
+            #expect(run.status == 0, "\(run.standardError)")
+            for path in [csv, page] {
+                #expect(Self.fileType(path) == S_IFREG, "\(path)")
+                let owner = try FileManager.default.attributesOfItem(atPath: path)[.ownerAccountName] as? String
+                #expect(owner == "root")
+            }
+            #expect(try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\r\n").count == 3)
+            // Nothing of root's is left aside: every hidden name is one nobody planted.
+            let names = try FileManager.default.contentsOfDirectory(atPath: shared).filter { $0.hasPrefix(".") }
+            #expect(names.count == 6000)
+        }
+    }
+
+    /// As root, a report directory another user owns is refused, as logrotate refuses one: its owner could
+    /// put symlinks in it (`summary.csv`, `incidents.csv.partial`), which the kernel's rule would follow,
+    /// since their owner is the directory's. So is one below a directory another user owns.
+    @Test(.enabled(if: ReusePortKernelTests.isRoot, "needs root, to be attacked as root by nobody"))
+    func aReportDirectoryAnotherUserOwnsIsRefused() throws {
+        try Self.withSharedDirectory { shared, victim in
+            let reports = shared + "/reports"
+            for command in [
+                ["mkdir", reports], ["ln", "-s", victim, reports + "/summary.csv"],
+                ["ln", "-s", victim, reports + "/incidents.csv.partial"],
+            ] {
+                let made = try Self.asNobody(command)
+                try #require(made.status == 0, "\(made.standardError)")
+            }
+            let capture = Binary.capture("crafted-base.pcap.gz")
+            let run = try Binary.run(["analyze", capture, "-q", "--report-dir", reports])
+            #expect(run.status == 2)
+            #expect(
+                run.standardError
+                    == "rst-detective: refusing to write reports into '\(reports)' as root: it is owned by uid "
+                    + "\(Self.nobody), who could redirect them\n")
+            let below = reports + "/daily"
+            let nested = try Binary.run(["analyze", capture, "-q", "--report-dir", below])
+            #expect(nested.status == 2)
+            #expect(
+                nested.standardError
+                    == "rst-detective: refusing to write reports into '\(below)' as root: '\(reports)' is owned by "
+                    + "uid \(Self.nobody), who could redirect them\n")
+        }
+    }
+
+    /// `--csv /dev/null` and `--csv /dev/stderr` as root, in a mount namespace of their own with a /dev of
+    /// its own (a tmpfs holding a null device and the stderr symlink), so that the test cannot harm the
+    /// machine's: the device stays a device and the symlink a symlink, written through, never replaced.
+    @Test(.enabled(if: ReusePortKernelTests.isRoot, "needs root, to make a mount namespace and a device"))
+    func devicesAndSymlinksNamedAsOutputsAreWrittenInPlace() throws {
+        let capture = Binary.capture("crafted-base.pcap.gz")
+        let script = """
+            mount -t tmpfs tmpfs /dev && mknod -m 666 /dev/null c 1 3 && ln -s /proc/self/fd/2 /dev/stderr || exit 99
+            "$0" analyze "$1" -q --csv /dev/null --html /dev/null || exit 98
+            "$0" analyze "$1" -q --csv /dev/stderr || exit 97
+            stat -c '%F %t,%T' /dev/null; stat -c '%F' /dev/stderr
+            """
+        let run = try Binary.run(
+            ["--mount", "--propagation", "private", "/bin/sh", "-c", script, Binary.url.path, capture],
+            executable: "/usr/bin/unshare")
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.standardOutput == "character special file 1,3\nsymbolic link\n")
+        #expect(run.standardError.hasPrefix("syn_time,"), "\(run.standardError)")
+        #expect(run.standardError.split(separator: "\r\n").count == 3)
+    }
+
+    /// A FIFO named as an output is written in place: its reader gets each row while the run goes on.
+    @Test func aFIFOsReaderGetsTheRowsWhileTheRunGoes() throws {
+        let directory = try Binary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fifo = directory.appendingPathComponent("rows").path
+        try #require(mkfifo(fifo, 0o600) == 0)
+        // Opened first and without blocking, so the tool's open finds its reader.
+        let reader = open(fifo, O_RDONLY | O_NONBLOCK)
+        try #require(reader >= 0)
+        defer { close(reader) }
+        let capture = try Data(contentsOf: URL(fileURLWithPath: Binary.capture("crafted-pcap-le-usec.pcap")))
+        let run = try Binary.PipedRun(["analyze", "--quiet", "-", "--csv", fifo])
+        // Up to the first incident's RST (record 5): the header and its row must come while the input is open.
+        let sent = Binary.recordEnds(capture)[5]
+        try run.write(capture.prefix(sent))
+        var received = Data()
+        let deadline = Date().addingTimeInterval(10)
+        while received.split(separator: UInt8(ascii: "\n")).count < 2, Date() < deadline {
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let count = read(reader, &chunk, chunk.count)
+            if count > 0 { received += chunk.prefix(count) } else { usleep(20_000) }
+        }
+        #expect(String(decoding: received, as: UTF8.self).contains(",10.1.0.1,40001,10.1.0.2,8080,"))
+        #expect(run.process.isRunning)
+        try run.write(capture.dropFirst(sent))
+        try run.input.fileHandleForWriting.close()
+        run.process.waitUntilExit()
+        #expect(run.process.terminationStatus == 0)
+        #expect(Self.fileType(fifo) == S_IFIFO)
+    }
+
+    /// The disk fills up during a live capture (a 48 KiB tmpfs, for about 74 KB of connection rows): one line
+    /// names the file and the reason as soon as it happens, the run ends with exit 2, and no file holds a row
+    /// cut in half.
+    @Test(
+        .enabled(if: ReusePortKernelTests.isRoot, "needs root, to mount a tmpfs and make a network namespace"),
+        .enabled(if: ReusePortKernelTests.labIsPossible, "cannot make a network namespace, or python3 is missing")
+    )
+    func aFullDiskEndsTheRunWithOneLineAndNoCutRow() throws {
+        let directory = try Binary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let full = directory.appendingPathComponent("full").path
+        try FileManager.default.createDirectory(atPath: full, withIntermediateDirectories: false)
+        let mounted = try Binary.run(["-t", "tmpfs", "-o", "size=48k", "tmpfs", full], executable: "/usr/bin/mount")
+        try #require(mounted.status == 0, "\(mounted.standardError)")
+        defer { _ = try? Binary.run([full], executable: "/usr/bin/umount") }
+        let namespace = "rstd-files-\(getpid())"
+        try #require(try Binary.run(["netns", "add", namespace], executable: "/usr/sbin/ip").status == 0)
+        defer { _ = try? Binary.run(["netns", "del", namespace], executable: "/usr/sbin/ip") }
+        _ = try Binary.run(["netns", "exec", namespace, "ip", "link", "set", "lo", "up"], executable: "/usr/sbin/ip")
+
+        let connections = full + "/connections.csv"
+        let errors = directory.appendingPathComponent("capture.err").path
+        _ = FileManager.default.createFile(atPath: errors, contents: nil)
+        let capture = Process()
+        capture.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        capture.arguments = [
+            "netns", "exec", namespace, Binary.url.path, "capture", "-i", "lo", "--connections", connections,
+            "--report-interval", "1", "tcp port 9",
+        ]
+        capture.standardOutput = FileHandle.nullDevice
+        capture.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
+        try capture.run()
+        let pid = capture.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { kill(pid, SIGKILL) }
+        try #require(LiveCaptureTests.waitFor("listening on lo", in: errors, seconds: 10))
+        // 600 refused connections: each a SYN and a RST, and a row of connections.csv.
+        let refused = """
+            import socket
+            for _ in range(600):
+                s = socket.socket()
+                try:
+                    s.connect(("127.0.0.1", 9))
+                except ConnectionRefusedError:
+                    pass
+                s.close()
+            """
+        let traffic = try Binary.run(
+            ["netns", "exec", namespace, "python3", "-c", refused], executable: "/usr/sbin/ip")
+        try #require(traffic.status == 0, "\(traffic.standardError)")
+        // Said while the capture goes on, which then passes a report interval: it tries to publish what it has.
+        #expect(LiveCaptureTests.waitFor("No space left on device", in: errors, seconds: 2))
+        Thread.sleep(forTimeInterval: 1.5)
+        kill(pid, SIGINT)
+        capture.waitUntilExit()
+        let diagnostics = try String(contentsOfFile: errors, encoding: .utf8)
+        #expect(capture.terminationStatus == 2, "\(diagnostics)")
+        let complaints = diagnostics.split(separator: "\n").filter {
+            $0.hasPrefix("rst-detective: ") && !$0.hasPrefix("rst-detective: listening on ")
+        }
+        #expect(
+            complaints == ["rst-detective: cannot write '\(connections)': No space left on device"], "\(diagnostics)")
+        #expect(diagnostics.contains("600 connection attempts"))
+        // Under the final name, if anything, and in NAME.partial: whole rows only, each of 19 fields.
+        var rows = 0
+        for path in [connections, connections + ".partial"] {
+            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            let text = String(decoding: data, as: UTF8.self)
+            #expect(text.hasSuffix("\r\n"), "\(path) ends in a cut row")
+            let lines = text.split(separator: "\r\n")
+            #expect(lines.allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 19 })
+            rows = max(rows, lines.count - 1)
+        }
+        #expect(rows > 100 && rows < 600, "\(rows) rows kept")
+    }
+
+    /// The reader of standard output goes away at once (a pipe whose read end is closed, as after
+    /// `| head -1`), with SIGPIPE at its default as a shell leaves it: standard output ends there with one
+    /// line saying so, every other report is written, and the exit status is 0.
+    @Test func aClosedStandardOutputEndsThatOutputAlone() throws {
+        let directory = try Binary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let capture = Binary.capture("normal-confounders.pcap")
+        let reports = directory.appendingPathComponent("reports").path
+        let lines = directory.appendingPathComponent("incidents.jsonl").path
+        for (standardOutput, others) in [
+            ("--csv", ["--report-dir", reports, "--jsonl", lines]), ("--html", ["--report-dir", reports]),
+        ] {
+            try? FileManager.default.removeItem(atPath: reports)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments =
+                ["--default-signal=PIPE", Binary.url.path, "analyze", capture, "-q", standardOutput, "-"] + others
+            let output = Pipe()
+            try output.fileHandleForReading.close()
+            let error = Pipe()
+            process.standardOutput = output
+            process.standardError = error
+            try process.run()
+            let diagnostics = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(
+                process.terminationReason == .exit, "\(standardOutput): killed by signal \(process.terminationStatus)")
+            #expect(process.terminationStatus == 0, "\(standardOutput): \(diagnostics)")
+            #expect(
+                diagnostics
+                    == "rst-detective: standard output was closed by its reader: stopped writing to it; the other "
+                    + "reports are still written\n")
+            let summary = try String(contentsOfFile: reports + "/summary.csv", encoding: .utf8)
+            #expect(summary.contains("incidents,4\r\n"))
+        }
+        #expect(try String(contentsOfFile: lines, encoding: .utf8).split(separator: "\n").count == 4)
+    }
+}
