@@ -86,6 +86,11 @@ private final class MetricsState {
         count(
             counter("packets_dropped_by_interface", "Packets the interface or its driver dropped (libpcap ps_ifdrop)."),
             statistics?.droppedByInterface ?? 0)
+        count(
+            counter(
+                "syns_untracked_table_full",
+                "SYNs not tracked because the flow table was full (--max-flows): their attempts are in no count."),
+            snapshot?.tracker.untrackedSYNs ?? 0)
         for outcome in Outcome.allCases {
             count(
                 counter(

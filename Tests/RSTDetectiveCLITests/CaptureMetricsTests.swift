@@ -93,6 +93,7 @@ let captureMetricFamilies: [String: String] = [
     "rst_detective_packets_received_total": "counter",
     "rst_detective_packets_dropped_by_kernel_total": "counter",
     "rst_detective_packets_dropped_by_interface_total": "counter",
+    "rst_detective_syns_untracked_table_full_total": "counter",
     "rst_detective_connection_attempts_total": "counter",
     "rst_detective_near_misses_total": "counter",
     "rst_detective_incident_rst_origins_total": "counter",
@@ -120,6 +121,7 @@ let serverPortMetricFamilies: [String: String] = [
             paths: [Binary.capture("accept-overflow.pcap")],
             options: AnalysisOptions(bucketModel: ReusePortBucket(listeners: 4)), logger: Logger(label: "test"))
         if let packets { result.packets.packets = packets }
+        result.tracker.untrackedSYNs = 7
         result.live = LiveCounters(
             interface: "srv0", elapsedSeconds: elapsed, openHandshakes: open,
             statistics: LiveSource.Statistics(received: received, droppedByKernel: dropped, droppedByInterface: 1),
@@ -165,6 +167,7 @@ let serverPortMetricFamilies: [String: String] = [
         #expect(text.value("rst_detective_packets_received_total") == 900)
         #expect(text.value("rst_detective_packets_dropped_by_kernel_total") == 2)
         #expect(text.value("rst_detective_packets_dropped_by_interface_total") == 1)
+        #expect(text.value("rst_detective_syns_untracked_table_full_total") == 7)
         for outcome in Outcome.allCases {
             #expect(
                 text.value("rst_detective_connection_attempts_total", [("outcome", outcome.name)])
