@@ -1,5 +1,4 @@
 import ArgumentParser
-import Glibc
 import RSTDetective
 
 /// The report files of a run: the report directory, the incidents CSV, the connections log and the HTML
@@ -49,8 +48,6 @@ final class ReportOutputs {
     ///   - inputs: What the HTML page names as the run's inputs.
     ///   - streaming: A live capture: files grow in NAME.partial and are published with `writeAggregates`.
     init(options: ReportOptions, inputs: [String] = [], streaming: Bool) throws(ReportError) {
-        // A reader that goes away must end its output alone (EPIPE), not the process and every other report.
-        signal(SIGPIPE, SIG_IGN)
         self.streaming = streaming
         htmlPath = options.html
         self.inputs = inputs
