@@ -235,6 +235,14 @@ struct CaptureCommand: ParsableCommand {
         var lastReport = 0.0
         var lastMetrics = 0.0
         var warnedDrops = 0
+        var saveFailureReported = false
+        /// A failed write to the -w file is said once, when it is seen.
+        func reportSaveFailure(_ snapshot: AnalysisResult) {
+            guard !saveFailureReported, let failure = snapshot.live?.saveFailure else { return }
+            status.clear()
+            StandardError.report(failure.description)
+            saveFailureReported = true
+        }
         let options = AnalysisOptions(tracker: tracking.configuration, filter: filterExpression, bucketModel: model)
         let result = LiveCapture.run(
             source: &source, options: options, limits: LiveCapture.Limits(packets: count, seconds: duration),
@@ -247,6 +255,7 @@ struct CaptureCommand: ParsableCommand {
                         + "narrower filter helps")
                 warnedDrops = dropped
             }
+            reportSaveFailure(snapshot)
             status.show(snapshot)
             if let metrics {
                 metrics.update(snapshot)
@@ -271,7 +280,8 @@ struct CaptureCommand: ParsableCommand {
         for error in result.errors {
             StandardError.report(error.description)
         }
-        var outputFailed = !outputs.finish(result)
+        reportSaveFailure(result)
+        var outputFailed = !outputs.finish(result) || result.live?.saveFailure != nil
         if let metrics {
             metrics.update(result)
             do throws(ReportError) {

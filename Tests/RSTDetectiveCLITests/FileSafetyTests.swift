@@ -200,14 +200,14 @@ import Testing
         #expect(Self.fileType(fifo) == S_IFIFO)
     }
 
-    /// The disk fills up during a live capture (a 48 KiB tmpfs, for about 74 KB of connection rows): one line
-    /// names the file and the reason as soon as it happens, the run ends with exit 2, and no file holds a row
-    /// cut in half.
-    @Test(
-        .enabled(if: ReusePortKernelTests.isRoot, "needs root, to mount a tmpfs and make a network namespace"),
-        .enabled(if: ReusePortKernelTests.labIsPossible, "cannot make a network namespace, or python3 is missing")
-    )
-    func aFullDiskEndsTheRunWithOneLineAndNoCutRow() throws {
+    /// Runs `capture -i lo` in a network namespace of its own with `output` and `path` (a file on a tmpfs of
+    /// 48 KiB the test mounts), makes 600 refused connections (a SYN and a RST each), waits for the disk-full
+    /// line and a report interval, and stops it with SIGINT.
+    ///
+    /// - Returns: The exit status, standard error, and the bytes left in `path` and in `path.partial`.
+    static func captureOntoAFullDisk(output: String, file: String) throws -> (
+        status: Int32, diagnostics: String, path: String, contents: [String: Data]
+    ) {
         let directory = try Binary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let full = directory.appendingPathComponent("full").path
@@ -215,18 +215,18 @@ import Testing
         let mounted = try Binary.run(["-t", "tmpfs", "-o", "size=48k", "tmpfs", full], executable: "/usr/bin/mount")
         try #require(mounted.status == 0, "\(mounted.standardError)")
         defer { _ = try? Binary.run([full], executable: "/usr/bin/umount") }
-        let namespace = "rstd-files-\(getpid())"
+        let namespace = "rstd-full-\(getpid())-\(output.filter(\.isLetter))"
         try #require(try Binary.run(["netns", "add", namespace], executable: "/usr/sbin/ip").status == 0)
         defer { _ = try? Binary.run(["netns", "del", namespace], executable: "/usr/sbin/ip") }
         _ = try Binary.run(["netns", "exec", namespace, "ip", "link", "set", "lo", "up"], executable: "/usr/sbin/ip")
 
-        let connections = full + "/connections.csv"
+        let path = full + "/" + file
         let errors = directory.appendingPathComponent("capture.err").path
         _ = FileManager.default.createFile(atPath: errors, contents: nil)
         let capture = Process()
         capture.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         capture.arguments = [
-            "netns", "exec", namespace, Binary.url.path, "capture", "-i", "lo", "--connections", connections,
+            "netns", "exec", namespace, Binary.url.path, "capture", "-i", "lo", output, path,
             "--report-interval", "1", "tcp port 9",
         ]
         capture.standardOutput = FileHandle.nullDevice
@@ -235,7 +235,6 @@ import Testing
         let pid = capture.processIdentifier
         DispatchQueue.global().asyncAfter(deadline: .now() + 60) { kill(pid, SIGKILL) }
         try #require(LiveCaptureTests.waitFor("listening on lo", in: errors, seconds: 10))
-        // 600 refused connections: each a SYN and a RST, and a row of connections.csv.
         let refused = """
             import socket
             for _ in range(600):
@@ -254,18 +253,35 @@ import Testing
         Thread.sleep(forTimeInterval: 1.5)
         kill(pid, SIGINT)
         capture.waitUntilExit()
-        let diagnostics = try String(contentsOfFile: errors, encoding: .utf8)
-        #expect(capture.terminationStatus == 2, "\(diagnostics)")
-        let complaints = diagnostics.split(separator: "\n").filter {
+        var contents: [String: Data] = [:]
+        for name in [path, path + ".partial"] { contents[name] = FileManager.default.contents(atPath: name) }
+        return (capture.terminationStatus, try String(contentsOfFile: errors, encoding: .utf8), path, contents)
+    }
+
+    /// The complaints on standard error besides the start line.
+    static func complaints(_ diagnostics: String) -> [Substring] {
+        diagnostics.split(separator: "\n").filter {
             $0.hasPrefix("rst-detective: ") && !$0.hasPrefix("rst-detective: listening on ")
         }
+    }
+
+    /// The disk fills up during a live capture (a 48 KiB tmpfs, for about 74 KB of connection rows): one line
+    /// names the file and the reason as soon as it happens, the run ends with exit 2, and no file holds a row
+    /// cut in half.
+    @Test(
+        .enabled(if: ReusePortKernelTests.isRoot, "needs root, to mount a tmpfs and make a network namespace"),
+        .enabled(if: ReusePortKernelTests.labIsPossible, "cannot make a network namespace, or python3 is missing")
+    )
+    func aFullDiskEndsTheRunWithOneLineAndNoCutRow() throws {
+        let run = try Self.captureOntoAFullDisk(output: "--connections", file: "connections.csv")
+        #expect(run.status == 2, "\(run.diagnostics)")
         #expect(
-            complaints == ["rst-detective: cannot write '\(connections)': No space left on device"], "\(diagnostics)")
-        #expect(diagnostics.contains("600 connection attempts"))
+            Self.complaints(run.diagnostics) == ["rst-detective: cannot write '\(run.path)': No space left on device"],
+            "\(run.diagnostics)")
+        #expect(run.diagnostics.contains("600 connection attempts"))
         // Under the final name, if anything, and in NAME.partial: whole rows only, each of 19 fields.
         var rows = 0
-        for path in [connections, connections + ".partial"] {
-            guard let data = FileManager.default.contents(atPath: path) else { continue }
+        for (path, data) in run.contents {
             let text = String(decoding: data, as: UTF8.self)
             #expect(text.hasSuffix("\r\n"), "\(path) ends in a cut row")
             let lines = text.split(separator: "\r\n")
@@ -273,6 +289,25 @@ import Testing
             rows = max(rows, lines.count - 1)
         }
         #expect(rows > 100 && rows < 600, "\(rows) rows kept")
+    }
+
+    /// The same for the packets saved with -w (about 90 KB of them): one line, exit 2, the analysis goes on to
+    /// the end, and the file keeps whole records only, which `analyze` reads without an error.
+    @Test(
+        .enabled(if: ReusePortKernelTests.isRoot, "needs root, to mount a tmpfs and make a network namespace"),
+        .enabled(if: ReusePortKernelTests.labIsPossible, "cannot make a network namespace, or python3 is missing")
+    )
+    func aFullDiskUnderTheSavedPacketsKeepsWholeRecords() throws {
+        let run = try Self.captureOntoAFullDisk(output: "-w", file: "raw.pcap")
+        #expect(run.status == 2, "\(run.diagnostics)")
+        #expect(
+            Self.complaints(run.diagnostics) == ["rst-detective: cannot write '\(run.path)': No space left on device"],
+            "\(run.diagnostics)")
+        #expect(run.diagnostics.contains("600 connection attempts"))
+        let saved = try #require(run.contents[run.path])
+        let ends = Binary.recordEnds(saved)
+        #expect(ends.count > 100 && ends.count < 1200, "\(ends.count) records kept")
+        #expect(ends.last == saved.count, "the file ends inside a record")
     }
 
     /// The reader of standard output goes away at once (a pipe whose read end is closed, as after

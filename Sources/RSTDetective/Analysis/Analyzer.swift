@@ -103,16 +103,19 @@ public struct LiveCounters: Sendable {
     public var statistics: LiveSource.Statistics?
     /// Whether the RSTs got the kernel's own reasons.
     public var kernelReasons: KernelReasons
+    /// Why saving the packets (`-w`) stopped, when a write failed; the file keeps its whole records.
+    public var saveFailure: ReportError?
 
     public init(
         interface: String, elapsedSeconds: Double, openHandshakes: Int, statistics: LiveSource.Statistics?,
-        kernelReasons: KernelReasons = .unavailable("not requested")
+        kernelReasons: KernelReasons = .unavailable("not requested"), saveFailure: ReportError? = nil
     ) {
         self.interface = interface
         self.elapsedSeconds = elapsedSeconds
         self.openHandshakes = openHandshakes
         self.statistics = statistics
         self.kernelReasons = kernelReasons
+        self.saveFailure = saveFailure
     }
 }
 

@@ -25,6 +25,10 @@ import Glibc
     private let timeoutMillis: Int32
     private let nanosecondTimestamps: Bool
     private var dumper: OpaquePointer?
+    /// Where `-w` writes.
+    private var savePath = ""
+    /// Why saving stopped: a write to the `-w` file failed (a full disk). Nil while saving, or when not.
+    public private(set) var saveFailure: ReportError?
     private var currentHeader: UnsafeMutablePointer<pcap_pkthdr>?
     private var currentData: UnsafePointer<UInt8>?
 
@@ -178,12 +182,50 @@ import Glibc
             throw .cannotWrite(path: path, reason: reason)
         }
         unsafe dumper = opened
+        savePath = path
     }
 
     /// Pushes saved packets out to the file (`pcap_dump_flush`), so that it can be read while the capture
     /// goes on.
-    public func flushSaved() {
-        if let dumper = unsafe dumper { unsafe pcap_dump_flush(dumper) }
+    ///
+    /// When a write has failed (`ferror`, or the flush itself), saving stops for the rest of the run: a
+    /// regular file is cut back to its last whole record (`ftruncate`), so it never ends in a record cut in
+    /// half, and `saveFailure` says why.
+    public mutating func flushSaved() {
+        guard let dumper = unsafe dumper else { return }
+        let stream = unsafe pcap_dump_file(dumper)
+        let flushed = unsafe pcap_dump_flush(dumper) == 0
+        let failed = unsafe ferror(stream) != 0
+        guard !flushed || failed else { return }
+        let reason = unsafe String(cString: strerror(errno == 0 ? EIO : errno))
+        let descriptor = unsafe fileno(stream)
+        // pcap_dump_close flushes again, which fails again: what it could still write is cut off below.
+        let saved = dup(descriptor)
+        unsafe pcap_dump_close(dumper)
+        unsafe self.dumper = nil
+        if saved >= 0 {
+            Self.cutToWholeRecords(saved)
+            close(saved)
+        }
+        saveFailure = .cannotWrite(path: savePath, reason: reason)
+    }
+
+    /// Cuts the pcap file libpcap wrote at `descriptor` (in this host's byte order) after its last whole
+    /// record, when it is a regular file.
+    private static func cutToWholeRecords(_ descriptor: Int32) {
+        var status = stat()
+        guard unsafe fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return }
+        let size = Int64(status.st_size)
+        // The file header (24 bytes), then records: seconds, fraction, captured length, wire length (4 bytes
+        // each), and the captured bytes.
+        var end: Int64 = size >= 24 ? 24 : 0
+        var header: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
+        while end + 16 <= size, unsafe pread(descriptor, &header, 16, off_t(end)) == 16,
+            end + 16 + Int64(header.2) <= size
+        {
+            end += 16 + Int64(header.2)
+        }
+        _ = ftruncate(descriptor, off_t(end))
     }
 
     /// Reads the next packet (`pcap_next_ex`) and saves it if saving; when none is buffered, waits for one
