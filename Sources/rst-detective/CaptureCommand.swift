@@ -39,12 +39,13 @@ struct CaptureCommand: ParsableCommand {
 
     @Option(
         name: .customShort("s"),
-        help: ArgumentHelp("Bytes kept of each packet; the headers are enough (0 for 262144).", valueName: "snaplen"))
+        help: ArgumentHelp(
+            "Bytes kept of each packet, 64 to 262144; the headers are enough (0 for 262144).", valueName: "snaplen"))
     var snapLength = 128
 
     @Option(
         name: .customShort("B"),
-        help: ArgumentHelp("The kernel capture buffer in KiB, as tcpdump's -B.", valueName: "kib"))
+        help: ArgumentHelp("The kernel capture buffer in KiB, 1 to 2097151, as tcpdump's -B.", valueName: "kib"))
     var bufferKiB = 4096
 
     @Flag(name: .customShort("p"), help: "Do not put the interface in promiscuous mode.")
@@ -125,9 +126,12 @@ struct CaptureCommand: ParsableCommand {
             throw ValidationError("give the filter either with --filter or as trailing arguments, not both")
         }
         guard snapLength == 0 || (64...262_144).contains(snapLength) else {
-            throw ValidationError("-s must be 0 or 64 to 262144")
+            throw ValidationError("-s must be 0 or 64 to 262144, not \(snapLength)")
         }
-        guard (1...4_194_304).contains(bufferKiB) else { throw ValidationError("-B must be 1 to 4194304 KiB") }
+        // libpcap takes the size in bytes as an int: 2097151 KiB is the most that fits.
+        guard (1...2_097_151).contains(bufferKiB) else {
+            throw ValidationError("-B must be 1 to 2097151 KiB, not \(bufferKiB)")
+        }
         if let duration { try OptionValidation.seconds(duration, in: 0.001...31_536_000, option: "--duration") }
         if let count, count <= 0 { throw ValidationError("-c must be at least 1") }
         try OptionValidation.seconds(reportInterval, in: 1...86400, option: "--report-interval")
@@ -235,13 +239,15 @@ struct CaptureCommand: ParsableCommand {
         var lastReport = 0.0
         var lastMetrics = 0.0
         var warnedDrops = 0
-        var saveFailureReported = false
-        /// A failed write to the -w file is said once, when it is seen.
-        func reportSaveFailure(_ snapshot: AnalysisResult) {
-            guard !saveFailureReported, let failure = snapshot.live?.saveFailure else { return }
+        // A metrics file written in place (a FIFO, a device) gets the metrics at the start and at the end only.
+        let rewritesMetricsFile = metricsFile.map(OutputPath.isReplacedWhole) ?? false
+        var savingStoppedReported = false
+        /// Why saving to the -w file stopped (a failed write, or its reader gone) is said once, when it is seen.
+        func reportSavingStopped(_ snapshot: AnalysisResult) {
+            guard !savingStoppedReported, let reason = snapshot.live?.savingStopped else { return }
             status.clear()
-            StandardError.report(failure.description)
-            saveFailureReported = true
+            StandardError.report(reason.description)
+            savingStoppedReported = true
         }
         let options = AnalysisOptions(tracker: tracking.configuration, filter: filterExpression, bucketModel: model)
         let result = LiveCapture.run(
@@ -255,11 +261,11 @@ struct CaptureCommand: ParsableCommand {
                         + "narrower filter helps")
                 warnedDrops = dropped
             }
-            reportSaveFailure(snapshot)
+            reportSavingStopped(snapshot)
             status.show(snapshot)
             if let metrics {
                 metrics.update(snapshot)
-                if let metricsFile, let elapsed = snapshot.live?.elapsedSeconds,
+                if let metricsFile, rewritesMetricsFile, let elapsed = snapshot.live?.elapsedSeconds,
                     elapsed - lastMetrics >= metricsInterval
                 {
                     lastMetrics = elapsed
@@ -280,8 +286,10 @@ struct CaptureCommand: ParsableCommand {
         for error in result.errors {
             StandardError.report(error.description)
         }
-        reportSaveFailure(result)
-        var outputFailed = !outputs.finish(result) || result.live?.saveFailure != nil
+        reportSavingStopped(result)
+        var outputFailed = !outputs.finish(result)
+        // A reader that went away ends that output alone; a write that failed fails the run.
+        if case .cannotWrite? = result.live?.savingStopped { outputFailed = true }
         if let metrics {
             metrics.update(result)
             do throws(ReportError) {

@@ -19,6 +19,9 @@ final class ReportOutputs {
     private let jsonLines: ReportFile?
     /// `--html`: the page, rewritten whole (aside and renamed) with every `writeAggregates` and at the end.
     private let htmlPath: String?
+    /// Whether the page is rewritten with every `writeAggregates`: not when it is written in place (standard
+    /// output, a FIFO, a device), which gets it once, at the end.
+    private let rewritesHTML: Bool
     /// What the page names as the run's inputs.
     private let inputs: [String]
     private let streaming: Bool
@@ -50,6 +53,7 @@ final class ReportOutputs {
     init(options: ReportOptions, inputs: [String] = [], streaming: Bool) throws(ReportError) {
         self.streaming = streaming
         htmlPath = options.html
+        rewritesHTML = options.html.map(OutputPath.isReplacedWhole) ?? false
         self.inputs = inputs
         directory = try options.reportDirectory.map { path throws(ReportError) in
             try ReportDirectory(path: path, streamingIncidents: streaming)
@@ -97,10 +101,9 @@ final class ReportOutputs {
     }
 
     /// Flushes what a reader may be following: a live capture's files, and outputs written in place
-    /// (standard output, a FIFO, a device).
+    /// (standard output, a FIFO, a device); says at once when a write to `file` failed.
     private func flushIfRead(_ file: ReportFile) {
-        guard streaming || file.isWrittenInPlace else { return }
-        file.flush()
+        if streaming || file.isWrittenInPlace { file.flush() }
         reportProblems(file)
     }
 
@@ -124,8 +127,7 @@ final class ReportOutputs {
         } catch {
             StandardError.report(error.description)
         }
-        // A page on standard output is written once, at the end.
-        if htmlPath != "-" {
+        if rewritesHTML {
             do {
                 try writeHTML(snapshot)
             } catch {

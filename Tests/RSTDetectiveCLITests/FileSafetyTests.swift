@@ -65,10 +65,17 @@ import Testing
                 #expect(run.status == 2, "\(output.option): \(run.standardError)")
                 #expect(
                     run.standardError
-                        == "rst-detective: refusing to write '\(path)': it is a symlink owned by uid \(Self.nobody) "
-                        + "in a sticky world-writable directory, so another user may have planted it\n")
+                        == "rst-detective: refusing to write '\(path)' as root: it is a symlink owned by uid "
+                        + "\(Self.nobody), who could point it at any file\n")
                 #expect(Self.fileType(path) == S_IFLNK)
             }
+            // Nor does root follow a link in nobody's own directory, which is neither sticky nor shared.
+            let own = shared + "/nobodys"
+            let made = try Self.asNobody(["/bin/sh", "-c", "mkdir -m 755 \(own) && ln -s \(victim) \(own)/x.csv"])
+            try #require(made.status == 0, "\(made.standardError)")
+            let refused = try Binary.run(["analyze", capture, "-q", "--csv", own + "/x.csv"])
+            #expect(refused.status == 2, "\(refused.standardError)")
+            #expect(refused.standardError.contains("is a symlink owned by uid \(Self.nobody), who could point it"))
             // Root's own symlink there is the user's choice: written through, in place, and left a symlink.
             let mine = shared + "/mine.csv"
             let target = shared + "/../mine-target.csv"
@@ -346,5 +353,42 @@ import Testing
             #expect(summary.contains("incidents,4\r\n"))
         }
         #expect(try String(contentsOfFile: lines, encoding: .utf8).split(separator: "\n").count == 4)
+    }
+
+    /// The same for the packets a live capture saves to standard output (`-w - | tcpdump -r - -c 10`): one
+    /// line, saving stops, the reports are written, and the exit status is 0.
+    @Test(
+        .enabled(if: ReusePortKernelTests.isRoot, "needs root, to make a network namespace and capture"),
+        .enabled(if: ReusePortKernelTests.labIsPossible, "cannot make a network namespace, or python3 is missing")
+    )
+    func savedPacketsToAClosedReaderEndThatOutputAlone() throws {
+        let directory = try Binary.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let namespace = "rstd-closed-\(getpid())"
+        try #require(try Binary.run(["netns", "add", namespace], executable: "/usr/sbin/ip").status == 0)
+        defer { _ = try? Binary.run(["netns", "del", namespace], executable: "/usr/sbin/ip") }
+        _ = try Binary.run(["netns", "exec", namespace, "ip", "link", "set", "lo", "up"], executable: "/usr/sbin/ip")
+        let reports = directory.appendingPathComponent("reports").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = [
+            "netns", "exec", namespace, "/usr/bin/env", "--default-signal=PIPE", Binary.url.path, "capture", "-i",
+            "lo", "-q", "-w", "-", "--report-dir", reports, "--duration", "1.5", "tcp port 9",
+        ]
+        let output = Pipe()
+        try output.fileHandleForReading.close()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let diagnostics = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit, "killed by signal \(process.terminationStatus)")
+        #expect(process.terminationStatus == 0, "\(diagnostics)")
+        #expect(
+            diagnostics
+                == "rst-detective: standard output was closed by its reader: stopped writing to it; the other "
+                + "reports are still written\n")
+        #expect(FileManager.default.fileExists(atPath: reports + "/summary.csv"))
     }
 }

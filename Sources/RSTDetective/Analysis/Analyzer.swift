@@ -103,19 +103,20 @@ public struct LiveCounters: Sendable {
     public var statistics: LiveSource.Statistics?
     /// Whether the RSTs got the kernel's own reasons.
     public var kernelReasons: KernelReasons
-    /// Why saving the packets (`-w`) stopped, when a write failed; the file keeps its whole records.
-    public var saveFailure: ReportError?
+    /// Why saving the packets (`-w`) stopped early: a write failed (the file keeps its whole records), or
+    /// the reader went away.
+    public var savingStopped: ReportError?
 
     public init(
         interface: String, elapsedSeconds: Double, openHandshakes: Int, statistics: LiveSource.Statistics?,
-        kernelReasons: KernelReasons = .unavailable("not requested"), saveFailure: ReportError? = nil
+        kernelReasons: KernelReasons = .unavailable("not requested"), savingStopped: ReportError? = nil
     ) {
         self.interface = interface
         self.elapsedSeconds = elapsedSeconds
         self.openHandshakes = openHandshakes
         self.statistics = statistics
         self.kernelReasons = kernelReasons
-        self.saveFailure = saveFailure
+        self.savingStopped = savingStopped
     }
 }
 

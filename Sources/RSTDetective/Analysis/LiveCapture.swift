@@ -54,7 +54,7 @@ public enum LiveCapture {
                 live: LiveCounters(
                     interface: source.interface, elapsedSeconds: Double(monotonicNanos() - start) / 1e9,
                     openHandshakes: pipeline.tracker.openHandshakes, statistics: source.statistics(),
-                    kernelReasons: join.status, saveFailure: source.saveFailure))
+                    kernelReasons: join.status, savingStopped: source.savingStopped))
         }
         let linkType = source.linkType
         while !stop.isRequested {

@@ -27,8 +27,9 @@ import Glibc
     private var dumper: OpaquePointer?
     /// Where `-w` writes.
     private var savePath = ""
-    /// Why saving stopped: a write to the `-w` file failed (a full disk). Nil while saving, or when not.
-    public private(set) var saveFailure: ReportError?
+    /// Why saving stopped: a write to the `-w` file failed (`cannotWrite`, a full disk), or its reader went
+    /// away (`closedByReader`). Nil while saving, or when not saving.
+    public private(set) var savingStopped: ReportError?
     private var currentHeader: UnsafeMutablePointer<pcap_pkthdr>?
     private var currentData: UnsafePointer<UInt8>?
 
@@ -188,26 +189,33 @@ import Glibc
     /// Pushes saved packets out to the file (`pcap_dump_flush`), so that it can be read while the capture
     /// goes on.
     ///
-    /// When a write has failed (`ferror`, or the flush itself), saving stops for the rest of the run: a
+    /// When the flush fails, saving stops for the rest of the run (as when a write of a packet fails): a
     /// regular file is cut back to its last whole record (`ftruncate`), so it never ends in a record cut in
-    /// half, and `saveFailure` says why.
+    /// half, and `savingStopped` says why.
     public mutating func flushSaved() {
         guard let dumper = unsafe dumper else { return }
-        let stream = unsafe pcap_dump_file(dumper)
-        let flushed = unsafe pcap_dump_flush(dumper) == 0
-        let failed = unsafe ferror(stream) != 0
-        guard !flushed || failed else { return }
-        let reason = unsafe String(cString: strerror(errno == 0 ? EIO : errno))
-        let descriptor = unsafe fileno(stream)
+        errno = 0
+        if unsafe pcap_dump_flush(dumper) != 0 { stopSaving(errno) }
+    }
+
+    /// Stops saving after a write failed with `error`: closes the file, cuts a regular file back to its last
+    /// whole record, and says why in `savingStopped`.
+    private mutating func stopSaving(_ error: Int32) {
+        guard let dumper = unsafe dumper else { return }
         // pcap_dump_close flushes again, which fails again: what it could still write is cut off below.
-        let saved = dup(descriptor)
+        let saved = dup(unsafe fileno(pcap_dump_file(dumper)))
         unsafe pcap_dump_close(dumper)
         unsafe self.dumper = nil
         if saved >= 0 {
-            Self.cutToWholeRecords(saved)
+            // Standard output may be a file opened for appending, which does not start with this capture.
+            if savePath != "-" { Self.cutToWholeRecords(saved) }
             close(saved)
         }
-        saveFailure = .cannotWrite(path: savePath, reason: reason)
+        let error = error == 0 ? EIO : error
+        savingStopped =
+            error == EPIPE
+            ? .closedByReader(path: savePath)
+            : .cannotWrite(path: savePath, reason: unsafe String(cString: strerror(error)))
     }
 
     /// Cuts the pcap file libpcap wrote at `descriptor` (in this host's byte order) after its last whole
@@ -259,6 +267,8 @@ import Glibc
         unsafe currentData = data
         if let dumper = unsafe dumper {
             unsafe pcap_dump(UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), header, data)
+            // pcap_dump says nothing of a failed write: the stream's error flag does, and errno still holds why.
+            if unsafe ferror_unlocked(pcap_dump_file(dumper)) != 0 { stopSaving(errno) }
         }
         let timestamp = unsafe header.pointee.ts
         let fraction = Int64(timestamp.tv_usec)

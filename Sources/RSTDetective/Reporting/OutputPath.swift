@@ -11,9 +11,9 @@ import Glibc
 ///
 /// A symlink, FIFO or device is used only when it is trusted as the kernel's `fs.protected_symlinks` and
 /// `fs.protected_fifos` have it, whatever those settings are: owned by the user running the tool or by the
-/// owner of its directory, or in a directory that is not both sticky and world-writable. Every symlink on
-/// the way to the name is held to the same rule.
-enum OutputPath {
+/// owner of its directory, or in a directory that is not both sticky and world-writable; as root, a symlink
+/// only when root owns it. Every symlink on the way to the name is held to the same rule.
+package enum OutputPath {
     /// Opens `path` for writing in place when it names an existing FIFO, device or trusted symlink
     /// (`open(2)` without `O_CREAT`); a regular file reached through the symlink is truncated.
     ///
@@ -21,7 +21,8 @@ enum OutputPath {
     ///
     /// - Returns: The descriptor, or nil when `path` does not exist yet or is a regular file: such an output
     ///   is written aside and renamed into place.
-    /// - Throws: `ReportError.untrustedEntry` for an entry the rule refuses; `.cannotWrite` when the path
+    /// - Throws: `ReportError.untrustedEntry` or `.foreignSymlink` for an entry the rule refuses; `.cannotWrite`
+    ///   when the path
     ///   cannot be looked at or opened, or changed while it was opened.
     static func openInPlace(_ path: String) throws(ReportError) -> Int32? {
         try checkSymlinks(on: path)
@@ -34,7 +35,8 @@ enum OutputPath {
         if type == S_IFREG { return nil }
         if type == S_IFDIR { throw .cannotWrite(path: path, reason: "it is a directory") }
         let isLink = type == S_IFLNK
-        if !isLink { try checkTrusted(entry, at: path, for: path) }
+        // Checked again on this lstat, links included: the name may have been swapped since checkSymlinks.
+        try checkTrusted(entry, at: path, for: path)
         let descriptor = unsafe open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | (isLink ? 0 : O_NOFOLLOW))
         guard descriptor >= 0 else { throw .cannotWrite(path: path, reason: errorText()) }
         // The entry checked must be the one opened: a link or a FIFO swapped in between is refused.
@@ -54,6 +56,16 @@ enum OutputPath {
             throw .cannotWrite(path: path, reason: reason)
         }
         return descriptor
+    }
+
+    /// Whether an output at `path` is replaced whole, written aside and renamed: it does not exist yet or is a
+    /// regular file. Anything else (standard output, a FIFO, a device, a symlink) is written in place, where a
+    /// rewrite would append to what a reader already has, and a FIFO's open waits for a reader.
+    package static func isReplacedWhole(_ path: String) -> Bool {
+        guard path != "-" else { return false }
+        var entry = stat()
+        guard unsafe lstat(path, &entry) == 0 else { return errno == ENOENT }
+        return entry.st_mode & S_IFMT == S_IFREG
     }
 
     /// Creates an empty file beside `path` under a hidden random name, `.NAME.RANDOM.tmp`, with
@@ -103,7 +115,7 @@ enum OutputPath {
 
     /// Checks every symlink on the way to `path`, the last component included, against the rule.
     ///
-    /// - Throws: `ReportError.untrustedEntry` for the first one refused.
+    /// - Throws: `ReportError.untrustedEntry` or `.foreignSymlink` for the first one refused.
     static func checkSymlinks(on path: String) throws(ReportError) {
         var prefix = path.hasPrefix("/") ? "/" : ""
         for component in path.split(separator: "/") {
@@ -118,9 +130,14 @@ enum OutputPath {
 
     /// The rule of `fs.protected_symlinks` and `fs.protected_fifos`: `entry`, at `name`, is trusted when it is
     /// owned by the user running the tool or by the owner of its directory, or when that directory is not
-    /// both sticky and world-writable.
+    /// both sticky and world-writable. Root is stricter: it follows only symlinks root owns, since any other
+    /// user's link could send its writes to any file.
     private static func checkTrusted(_ entry: stat, at name: String, for path: String) throws(ReportError) {
-        if entry.st_uid == geteuid() { return }
+        let user = geteuid()
+        if entry.st_uid == user { return }
+        guard user != 0 || entry.st_mode & S_IFMT != S_IFLNK else {
+            throw .foreignSymlink(path: path, entry: name, owner: entry.st_uid)
+        }
         var directory = stat()
         let parent = split(name).directory
         guard unsafe stat(parent.isEmpty ? "." : parent, &directory) == 0 else {
