@@ -103,7 +103,7 @@ import Testing
         .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"), "prlimit is needed")
     )
     func aCaptureUnderAttackKeepsServingAndReporting() throws {
-        let namespace = "rstd-metrics-attack"
+        let namespace = "rstd-metrics-attack-\(getpid())"
         let ip = "/usr/sbin/ip"
         _ = try Binary.run(["netns", "del", namespace], executable: ip)
         try #require(try Binary.run(["netns", "add", namespace], executable: ip).status == 0)

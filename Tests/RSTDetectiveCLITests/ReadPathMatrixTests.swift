@@ -74,7 +74,9 @@ import Testing
                 let slice = ranges[ranges.count * part / 3..<ranges.count * (part + 1) / 3]
                 let url = directory.appendingPathComponent("part\(part).pcap")
                 var data = Data(header)
-                if let first = slice.first, let last = slice.last { data += capture.data[first.lowerBound..<last.upperBound] }
+                if let first = slice.first, let last = slice.last {
+                    data += capture.data[first.lowerBound..<last.upperBound]
+                }
                 try data.write(to: url)
                 parts.insert(url.path, at: 0)
             }
@@ -178,7 +180,8 @@ import Testing
         try #require(add.status == 0, "\(add.standardError)")
         defer { _ = try? Binary.run(["netns", "delete", Self.namespace], executable: "/usr/sbin/ip") }
         for command in [
-            ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"], ["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"],
+            ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"],
+            ["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"],
             ["ip", "link", "add", "send0", "mtu", "65535", "type", "veth", "peer", "name", "recv0", "mtu", "65535"],
             ["ip", "link", "set", "send0", "up"], ["ip", "link", "set", "recv0", "up"],
         ] {

@@ -103,7 +103,7 @@ import Testing
 /// `capture -i lo` in a network namespace of its own, stopped by SIGHUP after the reader of its standard
 /// output went away: it is not killed, writes every report, and removes its tracefs instance.
 @Suite(.serialized) struct CaptureStopTests {
-    static let namespace = "rstd-stops"
+    static let namespace = "rstd-stops-\(getpid())"
 
     /// The tracefs instances, seen through a tracefs mounted in a private mount namespace (this machine may
     /// have none mounted; the instances are the kernel's, whichever mount shows them).

@@ -118,7 +118,8 @@ struct SyntheticCapture {
         frame += toServer ? clientIP + serverIP : serverIP + clientIP
         let ports = Self.be16(UInt16(Self.clientPort(client))) + Self.be16(443)
         frame += toServer ? ports : Array(ports[2...] + ports[..<2])
-        frame += Self.be32(sequence) + Self.be32(ack) + [0x50, flags] + Self.be16(flags == 0x04 ? 0 : 501) + [0, 0, 0, 0]
+        frame +=
+            Self.be32(sequence) + Self.be32(ack) + [0x50, flags] + Self.be16(flags == 0x04 ? 0 : 501) + [0, 0, 0, 0]
         frame.append(Data(count: size - frame.count))
         appendRecord(at: micros, bytes: frame, wireLength: size)
     }
