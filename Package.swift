@@ -28,7 +28,7 @@ let package = Package(
         ),
         .target(
             name: "CGzip",
-            linkerSettings: [.linkedLibrary("z")]
+            linkerSettings: [.linkedLibrary("z"), .linkedLibrary("zstd")]
         ),
         .target(
             name: "RSTDetective",

@@ -1,5 +1,6 @@
-// A stdio stream over a file descriptor that inflates gzip on the fly, so that libpcap's
-// pcap_fopen_offline reads compressed captures and pipes directly: no temporary file, no helper process.
+// A stdio stream over a file descriptor that decompresses gzip (zlib) or zstd (libzstd's streaming API) on the
+// fly, so that libpcap's pcap_fopen_offline reads compressed captures and pipes directly: no temporary file, no
+// helper process, and memory bounded by the decoders' windows whatever the capture's size.
 // fopencookie is a glibc extension that Swift's Glibc module does not expose, hence this small C target.
 #define _GNU_SOURCE
 #include "gzip_stream.h"
@@ -12,17 +13,21 @@
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 enum { INPUT_SIZE = 256 * 1024 };
 
 struct stream {
     int fd;
-    int gzip;
+    int compression;
     int at_end_of_input;
+    // Inside a gzip member or a zstd frame: the input must not end here.
     int inflating;
     // Corrupt data was met; it is reported after the bytes inflated before it have been delivered.
     int failed;
     z_stream z;
+    ZSTD_DStream *zstd;
+    ZSTD_inBuffer zstd_input;
     // Bytes read before the format was known (plain mode), served first.
     size_t pending_offset;
     size_t pending_length;
@@ -124,22 +129,89 @@ static ssize_t gzip_read(struct stream *s, char *buffer, size_t size) {
     return (ssize_t)(capacity - s->z.avail_out);
 }
 
+static ssize_t zstd_read(struct stream *s, char *buffer, size_t size) {
+    if (s->failed) {
+        errno = EBADMSG;
+        return -1;
+    }
+    ZSTD_outBuffer output = {.dst = buffer, .size = size, .pos = 0};
+    while (output.pos == 0) {
+        // The decoder may hold output from input it has taken already, so it is asked before more is read.
+        if (s->inflating || s->zstd_input.pos < s->zstd_input.size) {
+            size_t status = ZSTD_decompressStream(s->zstd, &output, &s->zstd_input);
+            if (ZSTD_isError(status)) {
+                s->failed = 1;
+                break;
+            }
+            // 0: a frame ended and all of it was delivered; a further frame may follow (cat a.zst b.zst).
+            s->inflating = status != 0;
+            if (output.pos > 0 || s->zstd_input.pos < s->zstd_input.size) {
+                continue;
+            }
+        }
+        if (s->at_end_of_input) {
+            break;
+        }
+        ssize_t count = read_some(s->fd, s->input, INPUT_SIZE);
+        if (count < 0) {
+            return -1;
+        }
+        if (count == 0) {
+            s->at_end_of_input = 1;
+            // The input ending inside a frame means the file was cut short, reported as for gzip.
+            s->failed = s->inflating;
+            break;
+        }
+        s->zstd_input = (ZSTD_inBuffer){.src = s->input, .size = (size_t)count, .pos = 0};
+        s->inflating = 1;
+    }
+    if (s->failed && output.pos == 0) {
+        errno = EBADMSG;
+        return -1;
+    }
+    return (ssize_t)output.pos;
+}
+
 static ssize_t stream_read(void *cookie, char *buffer, size_t size) {
     struct stream *s = cookie;
-    return s->gzip ? gzip_read(s, buffer, size) : plain_read(s, buffer, size);
+    switch (s->compression) {
+    case RSTD_GZIP:
+        return gzip_read(s, buffer, size);
+    case RSTD_ZSTD:
+        return zstd_read(s, buffer, size);
+    default:
+        return plain_read(s, buffer, size);
+    }
+}
+
+static void end_decoder(struct stream *s) {
+    if (s->compression == RSTD_GZIP) {
+        inflateEnd(&s->z);
+    } else if (s->compression == RSTD_ZSTD) {
+        ZSTD_freeDStream(s->zstd);
+    }
 }
 
 static int stream_close(void *cookie) {
     struct stream *s = cookie;
-    if (s->gzip) {
-        inflateEnd(&s->z);
-    }
+    end_decoder(s);
     int status = close(s->fd);
     free(s);
     return status;
 }
 
-FILE *rstd_stream_fdopen(int fd) {
+int rstd_compression_of(const unsigned char *bytes, size_t count) {
+    if (count >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) {
+        return RSTD_GZIP;
+    }
+    // ZSTD_MAGICNUMBER (0xFD2FB528) as a frame stores it, little-endian.
+    if (count >= 4 && bytes[0] == 0x28 && bytes[1] == 0xb5 && bytes[2] == 0x2f && bytes[3] == 0xfd) {
+        return RSTD_ZSTD;
+    }
+    return RSTD_PLAIN;
+}
+
+FILE *rstd_stream_fdopen(int fd, int *compression) {
     if (stop_pipe[0] < 0 && pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         stop_pipe[0] = stop_pipe[1] = -1;
     }
@@ -148,9 +220,9 @@ FILE *rstd_stream_fdopen(int fd) {
         return NULL;
     }
     s->fd = fd;
-    // Read until the two magic bytes are known, or the input ends.
+    // Read until the four bytes of the longest magic number are known, or the input ends.
     size_t have = 0;
-    while (have < 2) {
+    while (have < 4) {
         ssize_t count = read_some(fd, s->input + have, INPUT_SIZE - have);
         if (count < 0) {
             int saved = errno;
@@ -163,8 +235,8 @@ FILE *rstd_stream_fdopen(int fd) {
         }
         have += (size_t)count;
     }
-    s->gzip = have >= 2 && s->input[0] == 0x1f && s->input[1] == 0x8b;
-    if (s->gzip) {
+    s->compression = rstd_compression_of(s->input, have);
+    if (s->compression == RSTD_GZIP) {
         // 15 + 16: a gzip wrapper around a deflate stream with a window of up to 32 KiB.
         if (inflateInit2(&s->z, 15 + 16) != Z_OK) {
             free(s);
@@ -174,6 +246,17 @@ FILE *rstd_stream_fdopen(int fd) {
         s->inflating = 1;
         s->z.next_in = s->input;
         s->z.avail_in = (uInt)have;
+    } else if (s->compression == RSTD_ZSTD) {
+        // The default window limit (ZSTD_WINDOWLOG_LIMIT_DEFAULT, 128 MiB) bounds the memory; a frame that
+        // asks for more (zstd --long=31) is refused as corrupt.
+        s->zstd = ZSTD_createDStream();
+        if (s->zstd == NULL) {
+            free(s);
+            errno = ENOMEM;
+            return NULL;
+        }
+        s->inflating = 1;
+        s->zstd_input = (ZSTD_inBuffer){.src = s->input, .size = have, .pos = 0};
     } else {
         s->pending_length = have;
     }
@@ -183,12 +266,11 @@ FILE *rstd_stream_fdopen(int fd) {
         .seek = NULL,
         .close = stream_close,
     };
+    *compression = s->compression;
     FILE *stream = fopencookie(s, "r", functions);
     if (stream == NULL) {
         int saved = errno;
-        if (s->gzip) {
-            inflateEnd(&s->z);
-        }
+        end_decoder(s);
         free(s);
         errno = saved;
     }

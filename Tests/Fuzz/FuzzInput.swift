@@ -11,8 +11,9 @@ import RSTDetective
 ///   the bytes a batch keeps (`headerExtent`), which must all agree, and the whole pipeline: counts,
 ///   tracker and reports.
 /// - from 0x80, a capture file: it is written to a file in memory and analysed as `analyze` would, through
-///   libpcap, the gzip stream and the merge of inputs. Bit 0 set reads ahead on a second thread, in batches
-///   of 1 + bits 1 to 4 packets, so that the ring of batches wraps and the threads hand over often.
+///   libpcap, the gzip and zstd stream, the pcapng block reader (for the files libpcap refuses) and the merge
+///   of inputs. Bit 0 set reads ahead on a second thread, in batches of 1 + bits 1 to 4 packets, so that the
+///   ring of batches wraps and the threads hand over often.
 enum FuzzInput {
     static let linkTypes: [LinkType] = [.ethernet, .linuxSLL, .linuxSLL2, .raw, .null, .other(147)]
 

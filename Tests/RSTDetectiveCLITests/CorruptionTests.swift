@@ -28,7 +28,8 @@ import Testing
 
     static let captures: [String] = {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: Binary.capturesDirectory.path)) ?? []
-        return names.filter { $0.hasSuffix(".pcap") || $0.hasSuffix(".pcapng") || $0.hasSuffix(".pcap.gz") }.sorted()
+        let suffixes = [".pcap", ".pcapng", ".pcap.gz", ".pcap.zst", ".pcapng.zst"]
+        return names.filter { name in suffixes.contains { name.hasSuffix($0) } }.sorted()
     }()
 
     /// Runs `analyze` on `path`, killing it after 20 s (a hang fails the test as a crash would).

@@ -7,7 +7,8 @@ public enum CaptureError: Error, Sendable, Equatable, CustomStringConvertible {
     case cannotOpen(path: String, reason: String)
     /// libpcap failed on a record: a truncated or corrupt file, or a read error.
     case readFailed(path: String, record: Int, reason: String)
-    /// A pcapng file whose interfaces have different link types, which libpcap 1.10 cannot read as one.
+    /// A pcapng file on standard input or a pipe whose interfaces have different link types or snap lengths,
+    /// which libpcap 1.10 cannot read as one (a regular file is read on by `PcapngReader`).
     case mixedLinkTypes(path: String, record: Int, reason: String)
     /// The BPF filter expression did not compile for this capture's link type.
     case badFilter(path: String, expression: String, reason: String)
@@ -31,6 +32,8 @@ public enum CaptureError: Error, Sendable, Equatable, CustomStringConvertible {
         case badBlockLength = "bad_block_length"
         /// Damaged gzip data.
         case corruptGzip = "corrupt_gzip"
+        /// Damaged zstd data.
+        case corruptZstd = "corrupt_zstd"
         /// A pcapng file with interfaces of different link types.
         case mixedLinkTypes = "mixed_link_types"
         /// A filter that does not compile for this capture's link type.
@@ -52,6 +55,8 @@ public enum CaptureError: Error, Sendable, Equatable, CustomStringConvertible {
         case .readFailed(_, _, let reason):
             if reason.hasPrefix("the gzip data is corrupt") {
                 .corruptGzip
+            } else if reason.hasPrefix("the zstd data is corrupt") {
+                .corruptZstd
             } else if reason.contains("truncated") {
                 .truncated
             } else if reason.contains("capture length") {
@@ -71,8 +76,8 @@ public enum CaptureError: Error, Sendable, Equatable, CustomStringConvertible {
         case .readFailed(let path, let record, let reason):
             "'\(path)' record \(record): \(reason); results up to the previous record are kept"
         case .mixedLinkTypes(let path, let record, let reason):
-            "'\(path)' record \(record): \(reason); libpcap reads one link type per file, so split it per"
-                + " interface first, for example `tshark -r '\(path)' -Y 'frame.interface_id == 1' -w part1.pcapng`"
+            "'\(path)' record \(record): \(reason); libpcap reads one link type per file, and standard input or a"
+                + " pipe cannot be read again by rst-detective's own pcapng reader, so save it to a file first"
         case .badFilter(let path, let expression, let reason):
             "bad filter '\(expression)' for '\(path)': \(reason)"
         case .noSuchInterface(let interface, let available):

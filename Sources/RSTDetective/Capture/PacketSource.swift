@@ -4,15 +4,20 @@ import Glibc
 
 /// Sole owner of a libpcap handle reading one capture file; noncopyable, so it is closed exactly once.
 ///
-/// Reads classic pcap (either byte order, micro- or nanosecond), pcapng, gzip-compressed forms of both, and
-/// standard input (`-`). Timestamps are always delivered in nanoseconds. An optional BPF filter is applied
+/// Reads classic pcap (either byte order, micro- or nanosecond), pcapng, gzip- and zstd-compressed forms of both,
+/// and standard input (`-`). Timestamps are always delivered in nanoseconds. A pcapng file whose interfaces
+/// differ in link type or snap length, which libpcap refuses, is read on from where libpcap stopped by
+/// `PcapngReader`, each packet with its own interface's link type (`currentLinkType`). An optional BPF filter is applied
 /// with `pcap_offline_filter`, after the record is read, so that record numbers in errors count every record
 /// of the file, filtered or not.
 @safe public struct PacketSource: ~Copyable {
     /// The path as the user gave it; `-` is standard input.
     public let path: String
-    /// The capture's link type (`pcap_datalink`).
+    /// The capture's link type (`pcap_datalink`): that of its first interface.
     public let linkType: LinkType
+    /// The link type of the record `next()` returned last: `linkType`, or in a pcapng file read by
+    /// `PcapngReader`, that of the record's interface.
+    public private(set) var currentLinkType: LinkType
     /// Records read so far, including those the filter rejected.
     public private(set) var recordsRead = 0
     /// Records the filter rejected.
@@ -21,7 +26,7 @@ import Glibc
     /// (262144), which libpcap reads as 262144; only uncompressed files are looked at.
     public let snapLengthIsInvalid: Bool
 
-    private static var timestampSecondsLimit: Int64 { 1 << 32 }
+    static var timestampSecondsLimit: Int64 { 1 << 32 }
 
     /// The descriptor libpcap reads through (the file's, or the one under the gzip stream), and the file's
     /// size when it is a regular file: for `ReadProgress`.
@@ -35,8 +40,14 @@ import Glibc
     private let hasFilter: Bool
     private var currentData: UnsafePointer<UInt8>?
     private var currentLength = 0
+    /// The compression the file was read through ("gzip", "zstd"), or nil, for the words of a read error.
+    private let compression: String?
+    private let filter: String?
+    /// Set once libpcap has refused a pcapng file's interfaces; it then reads the rest of the file.
+    private var blockReader: PcapngReader?
 
-    /// Opens a capture file (`pcap_fopen_offline_with_tstamp_precision`), inflating it first if it is gzip.
+    /// Opens a capture file (`pcap_fopen_offline_with_tstamp_precision`), decompressing it on the fly if it is
+    /// gzip or zstd.
     ///
     /// - Parameters:
     ///   - path: A file path, or `-` for standard input.
@@ -45,7 +56,7 @@ import Glibc
     /// - Throws: `CaptureError.cannotOpen` (also for a classic pcap whose link-type field has reserved bits
     ///   set), or `.badFilter`.
     public init(path: String, filter: String? = nil) throws(CaptureError) {
-        let (stream, streamBuffer, snapLength, fd, size) = try unsafe Self.openStream(path: path)
+        let (stream, streamBuffer, snapLength, fd, size, compression) = try unsafe Self.openStream(path: path)
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         let opened = unsafe errorBuffer.withUnsafeMutableBufferPointer { buffer in
             unsafe pcap_fopen_offline_with_tstamp_precision(
@@ -54,7 +65,7 @@ import Glibc
         guard let handle = unsafe opened else {
             unsafe fclose(stream)
             unsafe streamBuffer?.deallocate()
-            throw .cannotOpen(path: path, reason: Self.message(errorBuffer))
+            throw .cannotOpen(path: path, reason: Self.describing(Self.message(errorBuffer), compression))
         }
         let dataLinkType = unsafe pcap_datalink(handle)
         // libpcap 1.10 (sf-pcap.c) takes the upper 6 bits of a classic pcap's link-type field as the FCS length
@@ -85,6 +96,9 @@ import Glibc
         unsafe self.handle = handle
         unsafe self.streamBuffer = streamBuffer
         self.linkType = LinkType(dataLinkType: dataLinkType)
+        self.currentLinkType = linkType
+        self.compression = compression
+        self.filter = filter
         unsafe self.program = program
         self.hasFilter = filter != nil
         self.snapLengthIsInvalid = snapLength.map { $0 == 0 || $0 > 262_144 } ?? false
@@ -135,9 +149,12 @@ import Glibc
     ///
     /// - Returns: The record's metadata, or nil at the end of the file. Its bytes are available through
     ///   `withCurrentBytes` until the next call.
-    /// - Throws: `CaptureError.readFailed` or `.mixedLinkTypes` for a damaged file; the records before it
-    ///   have been delivered.
+    /// - Throws: `CaptureError.readFailed` for a damaged file, or `.mixedLinkTypes` for standard input or a
+    ///   pipe whose interfaces libpcap refuses; the records before it have been delivered.
     public mutating func next() throws(CaptureError) -> PacketInfo? {
+        if let blockReader {
+            return try nextBlock(blockReader)
+        }
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
         while true {
@@ -146,7 +163,12 @@ import Glibc
                 return nil
             }
             guard status == 1, let header = unsafe header, let data = unsafe data else {
-                throw readError()
+                let error = readError()
+                // A regular file can be read again, by a reader that takes every interface as it is.
+                guard case .mixedLinkTypes = error, fileSize != nil else { throw error }
+                let reader = try PcapngReader(path: path, filter: filter, skipping: recordsRead)
+                blockReader = reader
+                return try nextBlock(reader)
             }
             recordsRead += 1
             if hasFilter, unsafe pcap_offline_filter(&program, header, data) == 0 {
@@ -165,6 +187,22 @@ import Glibc
                 capturedLength: currentLength,
                 wireLength: unsafe Int(header.pointee.len))
         }
+    }
+
+    /// `next()` through `PcapngReader`.
+    private mutating func nextBlock(_ reader: PcapngReader) throws(CaptureError) -> PacketInfo? {
+        defer { recordsRead = reader.recordsRead }
+        while let record = try reader.nextRecord() {
+            guard reader.passesFilter(record) else {
+                recordsFiltered += 1
+                continue
+            }
+            unsafe currentData = reader.currentData
+            currentLength = record.info.capturedLength
+            currentLinkType = record.linkType
+            return record.info
+        }
+        return nil
     }
 
     /// Calls `body` with the bytes of the record `next()` returned last.
@@ -215,7 +253,7 @@ import Glibc
             // which cannot happen during the call. (Through `withCurrentBytes`, the closure cost 30
             // instructions a packet: measured with callgrind.)
             let bytes = unsafe RawSpan(_unsafeStart: UnsafeRawPointer(data), byteCount: info.capturedLength)
-            sink.take(info, bytes, linkType)
+            sink.take(info, bytes, currentLinkType)
             guard !sink.isFull else { return .sinkFull }
             guard let next = try next() else { return .ended }
             info = next
@@ -224,50 +262,66 @@ import Glibc
     }
 
     private func readError() -> CaptureError {
-        var reason = unsafe String(cString: pcap_geterr(handle))
+        let reason = Self.describing(unsafe String(cString: pcap_geterr(handle)), compression)
         let record = recordsRead + 1
-        // Only the gzip stream fails a read with EBADMSG; libpcap words it "error reading dump file: ...".
-        let badMessage = unsafe String(cString: strerror(EBADMSG))
-        if reason.hasSuffix(badMessage) {
-            reason = "the gzip data is corrupt or cut short (\(reason))"
-        }
         if reason.contains("of the first interface") {
             return .mixedLinkTypes(path: path, record: record, reason: reason)
         }
         return .readFailed(path: path, record: record, reason: reason)
     }
 
-    /// Opens `path` as a stdio stream. A regular file that does not start with the gzip magic number is
-    /// read by stdio directly, with a large buffer; gzip files, standard input and pipes go through a
-    /// stream that inflates gzip and otherwise passes bytes through as soon as they arrive.
+    /// libpcap's `reason`, saying so when the gzip or zstd stream failed it: only that stream fails a read with
+    /// EBADMSG, which libpcap words "error reading dump file: Bad message".
+    static func describing(_ reason: String, _ compression: String?) -> String {
+        guard let compression, reason.hasSuffix(unsafe String(cString: strerror(EBADMSG))) else { return reason }
+        return "the \(compression) data is corrupt or cut short (\(reason))"
+    }
+
+    /// Opens `path` as a stdio stream. A regular file that does not start with the gzip or zstd magic number
+    /// is read by stdio directly, with a large buffer; compressed files, standard input and pipes go through a
+    /// stream that decompresses gzip and zstd and otherwise passes bytes through as soon as they arrive.
     ///
     /// - Returns: The stream, its buffer, for a regular classic pcap file the snap length its header gives
-    ///   (before libpcap adjusts it), the descriptor under the stream, and the size of a regular file.
-    private static func openStream(path: String) throws(CaptureError) -> (
-        UnsafeMutablePointer<FILE>, UnsafeMutableRawPointer?, UInt32?, Int32, Int64?
+    ///   (before libpcap adjusts it), the descriptor under the stream, the size of a regular file, and the
+    ///   compression the stream undoes ("gzip", "zstd"), or nil.
+    static func openStream(path: String) throws(CaptureError) -> (
+        stream: UnsafeMutablePointer<FILE>, buffer: UnsafeMutableRawPointer?, snapLength: UInt32?, fd: Int32,
+        size: Int64?, compression: String?
     ) {
         let fd = unsafe path == "-" ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw .cannotOpen(path: path, reason: unsafe String(cString: strerror(errno)))
         }
         var status = stat()
-        var magic: (UInt8, UInt8) = (0, 0)
+        var magic: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
         let isRegular = unsafe fstat(fd, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
         let size = isRegular ? Int64(status.st_size) : nil
-        let isPlainFile = isRegular && !(unsafe pread(fd, &magic, 2, 0) == 2 && magic == (0x1f, 0x8b))
-        let stream = unsafe isPlainFile ? fdopen(fd, "rb") : rstd_stream_fdopen(fd)
+        let isPlainFile =
+            unsafe isRegular
+            && withUnsafeMutableBytes(of: &magic) { bytes in
+                let count = unsafe pread(fd, bytes.baseAddress, 4, 0)
+                return unsafe rstd_compression_of(bytes.baseAddress, max(count, 0)) == Int32(RSTD_PLAIN.rawValue)
+            }
+        var compression = Int32(RSTD_PLAIN.rawValue)
+        let stream = unsafe isPlainFile ? fdopen(fd, "rb") : rstd_stream_fdopen(fd, &compression)
         guard let stream = unsafe stream else {
             let reason = unsafe String(cString: strerror(errno))
             close(fd)
             throw .cannotOpen(path: path, reason: reason)
         }
-        guard isPlainFile else { return unsafe (stream, nil, nil, fd, size) }
+        let name: String? =
+            switch compression {
+            case Int32(RSTD_GZIP.rawValue): "gzip"
+            case Int32(RSTD_ZSTD.rawValue): "zstd"
+            default: nil
+            }
+        guard isPlainFile else { return unsafe (stream, nil, nil, fd, size, name) }
         let snapLength = Self.classicSnapLength(fd)
         // libpcap reads each record with two small freads; a large buffer keeps the syscalls few.
         let bufferSize = 1 << 18
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: bufferSize, alignment: 16)
         unsafe setvbuf(stream, buffer.assumingMemoryBound(to: CChar.self), _IOFBF, bufferSize)
-        return unsafe (stream, buffer, snapLength, fd, size)
+        return unsafe (stream, buffer, snapLength, fd, size, nil)
     }
 
     /// The snap length in a classic pcap file header (magic, version, zone, sigfigs, snaplen, linktype), in

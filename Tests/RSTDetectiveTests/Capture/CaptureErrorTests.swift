@@ -31,14 +31,23 @@ import Testing
         #expect(incidents.count == 2)
     }
 
-    @Test func mixedLinkTypesSayHowToSplitTheFile() {
+    /// libpcap stops at the second interface (a RAW one, mid-file); the rest is read by `PcapngReader`, each
+    /// packet with its own interface's link type, and the records are numbered on.
+    @Test func mixedLinkTypesAreReadWhole() {
         let (result, incidents) = Fixtures.analyze([Fixtures.path("crafted-pcapng-mixed-linktypes.pcapng")])
-        guard case .mixedLinkTypes? = result.errors.first else {
-            Issue.record("expected a mixed link type error, got \(result.errors)")
-            return
-        }
-        #expect(result.errors.first?.description.contains("split it per interface") == true)
+        #expect(result.errors.isEmpty)
+        #expect(result.packets.packets == 16)
+        #expect(result.packets.tcpPackets == 16)
         #expect(incidents.count == 1)
+    }
+
+    /// Standard input and pipes cannot be read again, so there the refusal stays, saying what to do.
+    @Test func mixedLinkTypesOnAPipeSayToSaveAFile() {
+        let error = CaptureError.mixedLinkTypes(
+            path: "-", record: 6, reason: "an interface has a type 101 different from the type of the first interface")
+        #expect(error.description.hasPrefix("'-' record 6: an interface has a type 101"))
+        #expect(error.description.hasSuffix("save it to a file first"))
+        #expect(error.kind == .mixedLinkTypes)
     }
 
     /// A damaged file does not stop the others.

@@ -6,9 +6,18 @@ import Testing
 /// format from Foundation-free zlib via the `gzip` command, which every Debian machine has.
 @Suite struct CompressedInputTests {
     static func gzip(_ data: Data) throws -> Data {
+        try compress(data, with: "/bin/gzip", ["-c", "-n"])
+    }
+
+    /// `zstd -19`, as a user would compress a capture for Wireshark 4.2 (Debian package `zstd`).
+    static func zstd(_ data: Data) throws -> Data {
+        try compress(data, with: "/usr/bin/zstd", ["-q", "-19", "-c"])
+    }
+
+    static func compress(_ data: Data, with tool: String, _ arguments: [String]) throws -> Data {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/gzip")
-        process.arguments = ["-c", "-n"]
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
         let input = Pipe()
         let output = Pipe()
         process.standardInput = input
@@ -92,5 +101,73 @@ import Testing
         #expect(reason.contains("truncated dump file") || reason.hasPrefix("the gzip data is corrupt or cut short"))
         #expect(result.packets.packets > 0)
         #expect(result.packets.packets < 21)
+    }
+
+    /// `cat a.zst b.zst` is a valid zstd file; both frames are read, as for gzip members.
+    @Test func readsConcatenatedZstdFrames() throws {
+        let split = 24 + 16 + 74
+        let data = try Self.zstd(Self.plain.prefix(split)) + Self.zstd(Self.plain.dropFirst(split))
+        #expect(data.prefix(4) == Data([0x28, 0xb5, 0x2f, 0xfd]))
+        let path = try Self.temporaryFile(data)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (result, incidents) = Fixtures.analyze([path])
+        #expect(result.errors.isEmpty)
+        #expect(result.packets.packets == 21)
+        #expect(incidents.count == 2)
+    }
+
+    /// 8 copies of the records of `reuseport-churn.pcap` (1.1 MB; 29 KB compressed): zstd delivers a block (up
+    /// to 128 KiB) only once it is whole, so a cut must come after the first blocks to leave records.
+    static let churn: (data: Data, records: Int) = {
+        let data = try! Data(contentsOf: URL(fileURLWithPath: Fixtures.path("reuseport-churn.pcap")))
+        let copies = Data((0..<8).flatMap { _ in data.dropFirst(24) })
+        let records = Fixtures.analyze([Fixtures.path("reuseport-churn.pcap")]).result.packets.packets
+        return (try! zstd(data.prefix(24) + copies), 8 * records)
+    }()
+
+    /// A zstd file cut short (in its checksum, and in its last blocks, which being repeats are short) keeps
+    /// the records before the cut and ends with one error naming the record: the cut frame is said to be
+    /// corrupt or cut short, even where the bytes so far end on a record boundary.
+    @Test(arguments: [2, 8, 64, 256])
+    func aZstdFileCutShortKeepsTheRecordsBeforeTheCut(bytesCut: Int) throws {
+        let path = try Self.temporaryFile(Self.churn.data.dropLast(bytesCut))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (result, _) = Fixtures.analyze([path])
+        guard case .readFailed(_, let record, let reason)? = result.errors.first else {
+            Issue.record("expected a read error, got \(result.errors)")
+            return
+        }
+        #expect(record == result.packets.packets + 1)
+        #expect(reason.hasPrefix("the zstd data is corrupt or cut short"))
+        #expect(result.errors.first?.kind == .corruptZstd)
+        #expect(result.packets.packets > 0)
+        // Cut in the checksum, every record is there; the cut is reported all the same.
+        #expect(result.packets.packets <= Self.churn.records)
+    }
+
+    /// Damaged zstd data is a read error after the good records; damage before the first whole block (here the
+    /// frame header) leaves no record, and the file cannot be opened, in the same words.
+    @Test func corruptZstdDataIsAReadErrorAfterTheGoodRecords() throws {
+        var data = Self.churn.data
+        for index in data.count - 40..<data.count - 36 { data[index] ^= 0x5a }
+        var header = Self.churn.data
+        header[5] ^= 0xff
+        let damaged = try Self.temporaryFile(data)
+        let damagedHeader = try Self.temporaryFile(header)
+        defer {
+            try? FileManager.default.removeItem(atPath: damaged)
+            try? FileManager.default.removeItem(atPath: damagedHeader)
+        }
+        let (result, _) = Fixtures.analyze([damaged])
+        guard case .readFailed(_, let record, let reason)? = result.errors.first else {
+            Issue.record("expected a read error, got \(result.errors)")
+            return
+        }
+        #expect(record == result.packets.packets + 1)
+        #expect(reason.hasPrefix("the zstd data is corrupt or cut short"))
+        #expect(result.packets.packets > 0)
+        #expect(result.packets.packets < Self.churn.records)
+        let (opened, _) = Fixtures.analyze([damagedHeader])
+        #expect(opened.errors.first?.description.contains("the zstd data is corrupt or cut short") == true)
     }
 }

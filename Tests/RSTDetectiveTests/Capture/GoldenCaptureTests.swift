@@ -9,13 +9,14 @@ struct GoldenCase: Sendable, CustomTestStringConvertible {
     let inputs: [String]
     var testDescription: String { name }
 
-    /// Every `NAME.expected.csv`, paired with `NAME.pcap`, `NAME.pcapng` or `NAME.pcap.gz`, or else with the
-    /// rotated parts `NAME-*.pcap`, which are analysed together.
+    /// Every `NAME.expected.csv`, paired with `NAME.pcap` or `NAME.pcapng`, plain or compressed (`.gz`, `.zst`),
+    /// or else with the rotated parts `NAME-*.pcap`, which are analysed together.
     static func all() -> [GoldenCase] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: Fixtures.capturesDirectory.path)) ?? []
         return names.filter { $0.hasSuffix(".expected.csv") }.sorted().map { file in
             let name = String(file.dropLast(".expected.csv".count))
-            let single = ["\(name).pcap", "\(name).pcapng", "\(name).pcap.gz"].filter(names.contains)
+            let single = ["pcap", "pcapng"].flatMap { format in ["", ".gz", ".zst"].map { "\(name).\(format)\($0)" } }
+                .filter(names.contains)
             let parts = names.filter { $0.hasPrefix("\(name)-") && $0.hasSuffix(".pcap") }.sorted()
             return GoldenCase(name: name, inputs: (single.isEmpty ? parts : single).map(Fixtures.path))
         }
