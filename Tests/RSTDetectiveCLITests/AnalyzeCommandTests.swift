@@ -90,6 +90,29 @@ enum Binary {
         CorruptionTests.records(capture).map(\.end)
     }
 
+    /// Starts a live capture, `executable` with `arguments` (such as `ip netns exec NS rst-detective capture
+    /// -i lo ...`), standard output discarded and standard error to a new file `errors`; kills it after
+    /// `seconds` if it is still running; waits for its start line, `listening on INTERFACE`.
+    static func startCapture(
+        _ arguments: [String], executable: String = "/usr/sbin/ip", interface: String, errors: String,
+        killAfter seconds: Double = 60
+    ) throws -> Process {
+        _ = FileManager.default.createFile(atPath: errors, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
+        try process.run()
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        try #require(
+            LiveCaptureTests.waitFor("listening on \(interface)", in: errors, seconds: 10),
+            "no start line: \(String(describing: try? String(contentsOfFile: errors, encoding: .utf8)))")
+        return process
+    }
+
     static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("rstd-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

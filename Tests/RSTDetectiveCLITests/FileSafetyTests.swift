@@ -229,19 +229,11 @@ import Testing
 
         let path = full + "/" + file
         let errors = directory.appendingPathComponent("capture.err").path
-        _ = FileManager.default.createFile(atPath: errors, contents: nil)
-        let capture = Process()
-        capture.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        capture.arguments = [
-            "netns", "exec", namespace, Binary.url.path, "capture", "-i", "lo", output, path,
-            "--report-interval", "1", "tcp port 9",
-        ]
-        capture.standardOutput = FileHandle.nullDevice
-        capture.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
-        try capture.run()
-        let pid = capture.processIdentifier
-        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { kill(pid, SIGKILL) }
-        try #require(LiveCaptureTests.waitFor("listening on lo", in: errors, seconds: 10))
+        let capture = try Binary.startCapture(
+            [
+                "netns", "exec", namespace, Binary.url.path, "capture", "-i", "lo", output, path,
+                "--report-interval", "1", "tcp port 9",
+            ], interface: "lo", errors: errors)
         let refused = """
             import socket
             for _ in range(600):
@@ -258,18 +250,23 @@ import Testing
         // Said while the capture goes on, which then passes a report interval: it tries to publish what it has.
         #expect(LiveCaptureTests.waitFor("No space left on device", in: errors, seconds: 2))
         Thread.sleep(forTimeInterval: 1.5)
-        kill(pid, SIGINT)
+        kill(capture.processIdentifier, SIGINT)
         capture.waitUntilExit()
         var contents: [String: Data] = [:]
         for name in [path, path + ".partial"] { contents[name] = FileManager.default.contents(atPath: name) }
         return (capture.terminationStatus, try String(contentsOfFile: errors, encoding: .utf8), path, contents)
     }
 
-    /// The complaints on standard error besides the start line.
-    static func complaints(_ diagnostics: String) -> [Substring] {
-        diagnostics.split(separator: "\n").filter {
+    /// What every full-disk run must show: exit 2, one line naming the file and the reason besides the start
+    /// line, and the analysis carried on to the end.
+    static func expectFullDiskReported(_ run: (status: Int32, diagnostics: String, path: String)) {
+        #expect(run.status == 2, "\(run.diagnostics)")
+        let complaints = run.diagnostics.split(separator: "\n").filter {
             $0.hasPrefix("rst-detective: ") && !$0.hasPrefix("rst-detective: listening on ")
         }
+        #expect(
+            complaints == ["rst-detective: cannot write '\(run.path)': No space left on device"], "\(run.diagnostics)")
+        #expect(run.diagnostics.contains("600 connection attempts"))
     }
 
     /// The disk fills up during a live capture (a 48 KiB tmpfs, for about 74 KB of connection rows): one line
@@ -281,11 +278,7 @@ import Testing
     )
     func aFullDiskEndsTheRunWithOneLineAndNoCutRow() throws {
         let run = try Self.captureOntoAFullDisk(output: "--connections", file: "connections.csv")
-        #expect(run.status == 2, "\(run.diagnostics)")
-        #expect(
-            Self.complaints(run.diagnostics) == ["rst-detective: cannot write '\(run.path)': No space left on device"],
-            "\(run.diagnostics)")
-        #expect(run.diagnostics.contains("600 connection attempts"))
+        Self.expectFullDiskReported((run.status, run.diagnostics, run.path))
         // Under the final name, if anything, and in NAME.partial: whole rows only, each of 19 fields.
         var rows = 0
         for (path, data) in run.contents {
@@ -306,11 +299,7 @@ import Testing
     )
     func aFullDiskUnderTheSavedPacketsKeepsWholeRecords() throws {
         let run = try Self.captureOntoAFullDisk(output: "-w", file: "raw.pcap")
-        #expect(run.status == 2, "\(run.diagnostics)")
-        #expect(
-            Self.complaints(run.diagnostics) == ["rst-detective: cannot write '\(run.path)': No space left on device"],
-            "\(run.diagnostics)")
-        #expect(run.diagnostics.contains("600 connection attempts"))
+        Self.expectFullDiskReported((run.status, run.diagnostics, run.path))
         let saved = try #require(run.contents[run.path])
         let ends = Binary.recordEnds(saved)
         #expect(ends.count > 100 && ends.count < 1200, "\(ends.count) records kept")

@@ -124,21 +124,14 @@ import Testing
         let directory = try Binary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let errors = directory.appendingPathComponent("capture.err").path
-        _ = FileManager.default.createFile(atPath: errors, contents: nil)
         let summary = directory.appendingPathComponent("summary.csv").path
-        let capture = Process()
-        capture.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
-        capture.arguments = [
-            "--nofile=256:256", ip, "netns", "exec", namespace, Binary.url.path, "capture", "-i", "lo",
-            "--metrics-listen", "127.0.0.1:9477", "--report-dir", directory.path, "--report-interval", "1",
-            "tcp port 8080",
-        ]
-        capture.standardOutput = FileHandle.nullDevice
-        capture.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
-        try capture.run()
+        let capture = try Binary.startCapture(
+            [
+                "--nofile=256:256", ip, "netns", "exec", namespace, Binary.url.path, "capture", "-i", "lo",
+                "--metrics-listen", "127.0.0.1:9477", "--report-dir", directory.path, "--report-interval", "1",
+                "tcp port 8080",
+            ], executable: "/usr/bin/prlimit", interface: "lo", errors: errors)
         let pid = capture.processIdentifier
-        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { kill(pid, SIGKILL) }
-        try #require(LiveCaptureTests.waitFor("listening on lo", in: errors, seconds: 10))
         func inNamespace(_ arguments: [String]) throws -> Binary.Run {
             try Binary.run(["netns", "exec", namespace] + arguments, executable: ip)
         }

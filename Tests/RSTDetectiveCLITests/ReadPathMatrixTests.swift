@@ -195,19 +195,12 @@ import Testing
         try capture.data.write(to: file)
         let reports = directory.appendingPathComponent("reports")
         let errors = directory.appendingPathComponent("capture.err").path
-        _ = FileManager.default.createFile(atPath: errors, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = [
-            "netns", "exec", Self.namespace, Binary.url.path, "capture", "-i", "recv0", "-s", "262144", "-B", "131072",
-            "-c", "\(capture.records)", "--report-dir", reports.path, "--no-kernel-reason", "tcp", "port", "443",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
-        try process.run()
-        let pid = process.processIdentifier
-        DispatchQueue.global().asyncAfter(deadline: .now() + 120) { kill(pid, SIGKILL) }
-        try #require(LiveCaptureTests.waitFor("listening on recv0", in: errors, seconds: 10))
+        let process = try Binary.startCapture(
+            [
+                "netns", "exec", Self.namespace, Binary.url.path, "capture", "-i", "recv0", "-s", "262144", "-B",
+                "131072", "-c", "\(capture.records)", "--report-dir", reports.path, "--no-kernel-reason", "tcp", "port",
+                "443",
+            ], interface: "recv0", errors: errors, killAfter: 120)
         let send = try Self.inNamespace(["python3", "-c", Self.injector, file.path, "send0"])
         try #require(send.status == 0, "\(send.standardError)")
         process.waitUntilExit()
