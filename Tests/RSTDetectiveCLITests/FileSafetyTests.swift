@@ -306,6 +306,28 @@ import Testing
         #expect(ends.last == saved.count, "the file ends inside a record")
     }
 
+    /// Runs `command` (its executable first) with standard output a pipe whose reader is gone: the run must end
+    /// normally, with exit status 0 and only the line that says standard output was closed.
+    static func expectStandardOutputEndedAlone(_ command: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        let output = Pipe()
+        try output.fileHandleForReading.close()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let diagnostics = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit, "\(command): killed by signal \(process.terminationStatus)")
+        #expect(process.terminationStatus == 0, "\(command): \(diagnostics)")
+        #expect(
+            diagnostics
+                == "rst-detective: standard output was closed by its reader: stopped writing to it; the other "
+                + "reports are still written\n")
+    }
+
     /// The reader of standard output goes away at once (a pipe whose read end is closed, as after
     /// `| head -1`), with SIGPIPE at its default as a shell leaves it: standard output ends there with one
     /// line saying so, every other report is written, and the exit status is 0.
@@ -319,25 +341,12 @@ import Testing
             ("--csv", ["--report-dir", reports, "--jsonl", lines]), ("--html", ["--report-dir", reports]),
         ] {
             try? FileManager.default.removeItem(atPath: reports)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments =
-                ["--default-signal=PIPE", Binary.url.path, "analyze", capture, "-q", standardOutput, "-"] + others
-            let output = Pipe()
-            try output.fileHandleForReading.close()
-            let error = Pipe()
-            process.standardOutput = output
-            process.standardError = error
-            try process.run()
-            let diagnostics = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(
-                process.terminationReason == .exit, "\(standardOutput): killed by signal \(process.terminationStatus)")
-            #expect(process.terminationStatus == 0, "\(standardOutput): \(diagnostics)")
-            #expect(
-                diagnostics
-                    == "rst-detective: standard output was closed by its reader: stopped writing to it; the other "
-                    + "reports are still written\n")
+            try Self.expectStandardOutputEndedAlone(
+                [
+                    "/usr/bin/env", "--default-signal=PIPE", Binary.url.path, "analyze", capture, "-q", standardOutput,
+                    "-",
+                ]
+                    + others)
             let summary = try String(contentsOfFile: reports + "/summary.csv", encoding: .utf8)
             #expect(summary.contains("incidents,4\r\n"))
         }
@@ -358,26 +367,10 @@ import Testing
         defer { _ = try? Binary.run(["netns", "del", namespace], executable: "/usr/sbin/ip") }
         _ = try Binary.run(["netns", "exec", namespace, "ip", "link", "set", "lo", "up"], executable: "/usr/sbin/ip")
         let reports = directory.appendingPathComponent("reports").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = [
-            "netns", "exec", namespace, "/usr/bin/env", "--default-signal=PIPE", Binary.url.path, "capture", "-i",
-            "lo", "-q", "-w", "-", "--report-dir", reports, "--duration", "1.5", "tcp port 9",
-        ]
-        let output = Pipe()
-        try output.fileHandleForReading.close()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let diagnostics = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .exit, "killed by signal \(process.terminationStatus)")
-        #expect(process.terminationStatus == 0, "\(diagnostics)")
-        #expect(
-            diagnostics
-                == "rst-detective: standard output was closed by its reader: stopped writing to it; the other "
-                + "reports are still written\n")
+        try Self.expectStandardOutputEndedAlone([
+            "/usr/sbin/ip", "netns", "exec", namespace, "/usr/bin/env", "--default-signal=PIPE", Binary.url.path,
+            "capture", "-i", "lo", "-q", "-w", "-", "--report-dir", reports, "--duration", "1.5", "tcp port 9",
+        ])
         #expect(FileManager.default.fileExists(atPath: reports + "/summary.csv"))
     }
 }
