@@ -19,6 +19,11 @@ enum Binary {
 
     static func capture(_ name: String) -> String { capturesDirectory.appendingPathComponent(name).path }
 
+    /// Whether the binary runs under a sanitizer (`scripts/test` sets `RST_SANITIZED=1` for those passes):
+    /// it is then several times slower and AddressSanitizer's quarantine holds freed memory, so bounds on
+    /// time and resident memory are checked only in the optimized pass.
+    static let isSanitized = ProcessInfo.processInfo.environment["RST_SANITIZED"] == "1"
+
     struct Run {
         var status: Int32
         var standardOutput: String

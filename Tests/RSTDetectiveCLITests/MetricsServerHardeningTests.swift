@@ -183,8 +183,11 @@ import Testing
         let diagnostics = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
 
         #expect(scrapes.count >= 10)
-        #expect(scrapes.allSatisfy { $0.status == "200" && $0.milliseconds < 100 }, "\(scrapes)")
-        #expect(peak - idle < 64 << 20, "RSS \(idle >> 20) MiB idle, \(peak >> 20) MiB at most under attack")
+        #expect(scrapes.allSatisfy { $0.status == "200" }, "\(scrapes)")
+        if !Binary.isSanitized {
+            #expect(scrapes.allSatisfy { $0.milliseconds < 100 }, "\(scrapes)")
+            #expect(peak - idle < 64 << 20, "RSS \(idle >> 20) MiB idle, \(peak >> 20) MiB at most under attack")
+        }
         #expect(versions.count >= Int(seconds) - 3, "summary.csv rewritten \(versions.count) times")
         #expect((refused.last ?? 0) > (refused.first ?? 0) + 5, "\(refused)")
         #expect(!diagnostics.contains("Too many open files"), "\(diagnostics)")

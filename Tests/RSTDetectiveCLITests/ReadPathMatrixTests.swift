@@ -147,21 +147,21 @@ import Testing
 @Suite(.serialized) struct LiveReadPathTests {
     static let namespace = "rstd-sizes-\(getpid())"
 
-    /// Sends each record of the pcap at `path` as one frame on `interface`, pausing after every MiB so that
-    /// the capture's buffer never fills.
+    /// Sends each record of the pcap at `path` as one frame on `interface`, pausing after every 256 KiB or
+    /// 500 frames so that the capture's buffer never fills, even under a sanitizer.
     static let injector = """
         import socket, struct, sys, time
         data = open(sys.argv[1], "rb").read()
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
         s.bind((sys.argv[2], 0))
-        offset, sent = 24, 0
+        offset, sent, frames = 24, 0, 0
         while offset + 16 <= len(data):
             length = struct.unpack_from("<I", data, offset + 8)[0]
             s.send(data[offset + 16:offset + 16 + length])
-            offset, sent = offset + 16 + length, sent + length
-            if sent >= 1 << 20:
-                time.sleep(0.02)
-                sent = 0
+            offset, sent, frames = offset + 16 + length, sent + length, frames + 1
+            if sent >= 1 << 18 or frames >= 500:
+                time.sleep(0.01)
+                sent, frames = 0, 0
         """
 
     static func inNamespace(_ arguments: [String]) throws -> Binary.Run {

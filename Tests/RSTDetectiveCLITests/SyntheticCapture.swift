@@ -31,13 +31,13 @@ struct SyntheticCapture {
         appendSegment(at: 0, client: 0, toServer: true, sequence: 1, ack: 1, flags: 0x18, size: recordSize)
     }
 
-    /// A capture of at least `minimumBytes` bytes and `minimumRecords` records, its data records of
-    /// `recordSizes` in turn.
+    /// A capture of at least `minimumBytes` bytes and `minimumRecords` records, and at least one incident,
+    /// its data records of `recordSizes` in turn.
     init(recordSizes: [Int], emptyRecords: Bool = false, minimumBytes: Int, minimumRecords: Int = 0) {
         (self.recordSizes, self.emptyRecords) = (recordSizes, emptyRecords)
         writeHeader()
         var connection = 0
-        while data.count < minimumBytes || records < minimumRecords {
+        while data.count < minimumBytes || records < minimumRecords || incidents.isEmpty {
             appendConnection(connection)
             connection += 1
         }
