@@ -76,6 +76,14 @@ import Testing
             let refused = try Binary.run(["analyze", capture, "-q", "--csv", own + "/x.csv"])
             #expect(refused.status == 2, "\(refused.standardError)")
             #expect(refused.standardError.contains("is a symlink owned by uid \(Self.nobody), who could point it"))
+            // Nor does it make a new file there: nobody could swap the directory for a symlink meanwhile.
+            let inside = try Binary.run(["analyze", capture, "-q", "--csv", own + "/new.csv"])
+            #expect(inside.status == 2, "\(inside.standardError)")
+            #expect(
+                inside.standardError
+                    == "rst-detective: refusing to write reports into '\(own)/new.csv' as root: '\(own)' is owned by "
+                    + "uid \(Self.nobody), who could redirect them\n")
+            #expect(!FileManager.default.fileExists(atPath: own + "/new.csv"))
             // Root's own symlink there is the user's choice: written through, in place, and left a symlink.
             let mine = shared + "/mine.csv"
             let target = shared + "/../mine-target.csv"

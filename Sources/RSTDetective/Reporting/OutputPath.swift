@@ -76,6 +76,7 @@ package enum OutputPath {
     /// - Throws: `ReportError.cannotWrite` naming `path`.
     static func createAside(_ path: String) throws(ReportError) -> (path: String, descriptor: Int32) {
         let (directory, name) = split(path)
+        try checkOwners(above: directory.isEmpty ? "." : directory, for: path)
         let random = String(UInt64.random(in: .min ... .max), radix: 16)
         let aside = "\(directory).\(name).\(random).tmp"
         let descriptor = unsafe open(aside, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o666)
@@ -110,6 +111,27 @@ package enum OutputPath {
         let user = geteuid()
         if user == 0, status.st_uid != user {
             throw .foreignDirectory(path: path, directory: directory, owner: status.st_uid)
+        }
+    }
+
+    /// Refuses, as root, a file in a directory another user owns, or below one (`directory` resolved, so the
+    /// directories above the current one count too): that user could swap the directory for a symlink
+    /// between two of root's system calls and have the file made anywhere.
+    ///
+    /// - Throws: `ReportError.foreignDirectory`, or `.cannotWrite` when `directory` cannot be resolved.
+    static func checkOwners(above directory: String, for path: String) throws(ReportError) {
+        guard geteuid() == 0 else { return }
+        guard let resolved = unsafe realpath(directory, nil) else {
+            throw .cannotWrite(path: path, reason: errorText())
+        }
+        let real = unsafe String(cString: resolved)
+        unsafe free(resolved)
+        var prefix = "/"
+        try checkOwner(of: prefix, for: path)
+        for component in real.split(separator: "/") {
+            prefix += component
+            try checkOwner(of: prefix, for: path)
+            prefix += "/"
         }
     }
 
