@@ -182,14 +182,19 @@ import Testing
         capture.waitUntilExit()
         let diagnostics = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
 
-        #expect(scrapes.count >= 10)
         #expect(scrapes.allSatisfy { $0.status == "200" }, "\(scrapes)")
-        if !Binary.isSanitized {
+        if Binary.isSanitized {
+            // Several times slower: only that the scrapes, the reports and the analysis went on.
+            #expect(scrapes.count >= 3, "\(scrapes)")
+            #expect(versions.count >= 3, "summary.csv rewritten \(versions.count) times")
+            #expect((refused.last ?? 0) > (refused.first ?? 0), "\(refused)")
+        } else {
+            #expect(scrapes.count >= 10)
             #expect(scrapes.allSatisfy { $0.milliseconds < 100 }, "\(scrapes)")
             #expect(peak - idle < 64 << 20, "RSS \(idle >> 20) MiB idle, \(peak >> 20) MiB at most under attack")
+            #expect(versions.count >= Int(seconds) - 3, "summary.csv rewritten \(versions.count) times")
+            #expect((refused.last ?? 0) > (refused.first ?? 0) + 5, "\(refused)")
         }
-        #expect(versions.count >= Int(seconds) - 3, "summary.csv rewritten \(versions.count) times")
-        #expect((refused.last ?? 0) > (refused.first ?? 0) + 5, "\(refused)")
         #expect(!diagnostics.contains("Too many open files"), "\(diagnostics)")
         #expect(capture.terminationStatus == 0, "\(diagnostics)")
         // The attack really happened: every kind got its connections, and each 400 was followed by a close.
