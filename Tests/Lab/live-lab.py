@@ -404,9 +404,12 @@ def cmd_traffic(a):
         len(conns), v6, mono() - t_begin, seed,
         ", ".join("%s %d" % kv for kv in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))), v6_resets),
         flush=True)
-    keys = [(c["client_ip"], c["client_port"]) for c in conns]
-    if len(set(keys)) != len(keys):
-        raise LabError("a client address and port was used twice in one run")
+    # An attempt that failed before the kernel gave it a port (client_port 0) put nothing on the wire to
+    # match; any other 4-tuple must be unique, or the client's log could not be matched with a capture.
+    keys = [(c["client_ip"], c["client_port"], c["server_ip"], c["server_port"]) for c in conns if c["client_port"]]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise LabError("a 4-tuple was used twice in one run: %s" % ", ".join("%s:%s -> %s:%s" % k for k in twice))
     if counts.get("reset_after_connect", 0) < a.min_resets:
         raise LabError("only %d reset_after_connect (wanted at least %d)"
                        % (counts.get("reset_after_connect", 0), a.min_resets))
