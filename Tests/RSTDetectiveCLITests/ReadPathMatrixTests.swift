@@ -147,8 +147,8 @@ import Testing
 @Suite(.serialized) struct LiveReadPathTests {
     static let namespace = "rstd-sizes-\(getpid())"
 
-    /// Sends each record of the pcap at `path` as one frame on `interface`, pausing after every 256 KiB or
-    /// 500 frames so that the capture's buffer never fills, even under a sanitizer.
+    /// Sends each record of the pcap at `path` as one frame on `interface`, pausing 10 ms after every 256 KiB
+    /// or every so many frames (the third argument) so that the capture's buffer never fills.
     static let injector = """
         import socket, struct, sys, time
         data = open(sys.argv[1], "rb").read()
@@ -159,7 +159,7 @@ import Testing
             length = struct.unpack_from("<I", data, offset + 8)[0]
             s.send(data[offset + 16:offset + 16 + length])
             offset, sent, frames = offset + 16 + length, sent + length, frames + 1
-            if sent >= 1 << 18 or frames >= 500:
+            if sent >= 1 << 18 or frames >= int(sys.argv[3]):
                 time.sleep(0.01)
                 sent, frames = 0, 0
         """
@@ -202,7 +202,9 @@ import Testing
                 "131072", "-c", "\(capture.records)", "--report-dir", reports.path, "--no-kernel-reason", "tcp", "port",
                 "443",
             ], interface: "recv0", errors: errors, killAfter: 120)
-        let send = try Self.inNamespace(["python3", "-c", Self.injector, file.path, "send0"])
+        // A capture under ThreadSanitizer handles a few thousand frames a second.
+        let framesPerPause = Binary.isSanitized ? 25 : 500
+        let send = try Self.inNamespace(["python3", "-c", Self.injector, file.path, "send0", "\(framesPerPause)"])
         try #require(send.status == 0, "\(send.standardError)")
         process.waitUntilExit()
         let diagnostics = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
