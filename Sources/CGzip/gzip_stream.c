@@ -82,6 +82,19 @@ static ssize_t plain_read(struct stream *s, char *buffer, size_t size) {
     return read_some(s->fd, buffer, size);
 }
 
+/// Reads more compressed input into `s->input`. Returns the count, -1 on an error, or 0 at the end of the
+/// input, which is then marked; the input ending inside a gzip member or a zstd frame means the file was
+/// cut short, even when the data so far ends on a record boundary, and it is reported once the bytes
+/// before it are delivered.
+static ssize_t refill(struct stream *s) {
+    ssize_t count = read_some(s->fd, s->input, INPUT_SIZE);
+    if (count == 0) {
+        s->at_end_of_input = 1;
+        s->failed = s->inflating;
+    }
+    return count;
+}
+
 static ssize_t gzip_read(struct stream *s, char *buffer, size_t size) {
     if (s->failed) {
         errno = EBADMSG;
@@ -95,15 +108,11 @@ static ssize_t gzip_read(struct stream *s, char *buffer, size_t size) {
             if (s->at_end_of_input) {
                 break;
             }
-            ssize_t count = read_some(s->fd, s->input, INPUT_SIZE);
+            ssize_t count = refill(s);
             if (count < 0) {
                 return -1;
             }
             if (count == 0) {
-                s->at_end_of_input = 1;
-                // The input ending inside a member means the file was cut short, even when the data so
-                // far ends on a record boundary; it is reported once the bytes before it are delivered.
-                s->failed = s->inflating;
                 break;
             }
             s->z.next_in = s->input;
@@ -152,14 +161,11 @@ static ssize_t zstd_read(struct stream *s, char *buffer, size_t size) {
         if (s->at_end_of_input) {
             break;
         }
-        ssize_t count = read_some(s->fd, s->input, INPUT_SIZE);
+        ssize_t count = refill(s);
         if (count < 0) {
             return -1;
         }
         if (count == 0) {
-            s->at_end_of_input = 1;
-            // The input ending inside a frame means the file was cut short, reported as for gzip.
-            s->failed = s->inflating;
             break;
         }
         s->zstd_input = (ZSTD_inBuffer){.src = s->input, .size = (size_t)count, .pos = 0};
