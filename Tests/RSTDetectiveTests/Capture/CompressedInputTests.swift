@@ -40,6 +40,16 @@ import Testing
     static let plain = try! Data(contentsOf: URL(fileURLWithPath: Fixtures.path("crafted-pcap-le-usec.pcap")))
 
     /// `cat a.gz b.gz` is a valid gzip file; both members are read.
+    /// The record and reason of the read error that must have ended `result`'s first capture; nil, with the
+    /// issue recorded, when it ended otherwise.
+    static func readFailure(_ result: AnalysisResult) -> (record: Int, reason: String)? {
+        guard case .readFailed(_, let record, let reason)? = result.errors.first else {
+            Issue.record("expected a read error, got \(result.errors)")
+            return nil
+        }
+        return (record, reason)
+    }
+
     @Test func readsConcatenatedMembers() throws {
         let split = 24 + 16 + 74
         let data = try Self.gzip(Self.plain.prefix(split)) + Self.gzip(Self.plain.dropFirst(split))
@@ -61,10 +71,7 @@ import Testing
         let path = try Self.temporaryFile(data)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let (result, _) = Fixtures.analyze([path])
-        guard case .readFailed(_, let record, let reason)? = result.errors.first else {
-            Issue.record("expected a read error, got \(result.errors)")
-            return
-        }
+        guard let (record, reason) = Self.readFailure(result) else { return }
         #expect(record == result.packets.packets + 1)
         #expect(result.packets.packets > 100)
         #expect(result.packets.packets < 21 * 20)
@@ -80,10 +87,7 @@ import Testing
         let path = try Self.temporaryFile(Data(member) + Self.plain)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let (result, incidents) = Fixtures.analyze([path])
-        guard case .readFailed(_, let record, let reason)? = result.errors.first else {
-            Issue.record("expected a read error, got \(result.errors)")
-            return
-        }
+        guard let (record, reason) = Self.readFailure(result) else { return }
         #expect(record == 22)
         #expect(reason.hasPrefix("the gzip data is corrupt or cut short"))
         #expect(incidents.count == 2)
@@ -133,10 +137,7 @@ import Testing
         let path = try Self.temporaryFile(Self.churn.data.dropLast(bytesCut))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let (result, _) = Fixtures.analyze([path])
-        guard case .readFailed(_, let record, let reason)? = result.errors.first else {
-            Issue.record("expected a read error, got \(result.errors)")
-            return
-        }
+        guard let (record, reason) = Self.readFailure(result) else { return }
         #expect(record == result.packets.packets + 1)
         #expect(reason.hasPrefix("the zstd data is corrupt or cut short"))
         #expect(result.errors.first?.kind == .corruptZstd)
@@ -159,10 +160,7 @@ import Testing
             try? FileManager.default.removeItem(atPath: damagedHeader)
         }
         let (result, _) = Fixtures.analyze([damaged])
-        guard case .readFailed(_, let record, let reason)? = result.errors.first else {
-            Issue.record("expected a read error, got \(result.errors)")
-            return
-        }
+        guard let (record, reason) = Self.readFailure(result) else { return }
         #expect(record == result.packets.packets + 1)
         #expect(reason.hasPrefix("the zstd data is corrupt or cut short"))
         #expect(result.packets.packets > 0)
