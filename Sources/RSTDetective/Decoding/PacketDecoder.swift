@@ -24,7 +24,7 @@ public enum PacketDecoder {
     package static let maximumHeaderBytes = 1024
 
     /// Where a link-layer header ends and what follows it.
-    private enum LinkLayer {
+    enum LinkLayer {
         /// An EtherType at `offset`, the link-layer source at `linkSource` (-1 for none).
         case etherType(UInt16, offset: Int, linkSource: Int)
         /// An IP header at `offset`, told by its version nibble.
@@ -148,6 +148,10 @@ public enum PacketDecoder {
             case 2, 10, 24, 28, 30: return .ip(offset: 4)
             default: return .skipped(.nonIP)
             }
+        case .ppp, .ciscoHDLC, .nflog, .ipOverInfiniBand, .ieee80211, .radiotap, .ppi:
+            let layer = otherLinkLayer(bytes, linkType: linkType)
+            guard case .etherType(let type, let start, let source) = layer else { return layer }
+            (etherType, offset, linkSource) = (type, start, source)
         case .other:
             return .skipped(.unknownLinkType)
         }
