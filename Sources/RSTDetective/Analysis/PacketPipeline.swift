@@ -34,6 +34,9 @@ package struct PacketPipeline: PacketSink {
         case .tcp(let segment):
             counts.count(info, skipped: nil)
             tracker.process(segment, observer: &report)
+        case .skipped(.unknownLinkType):
+            counts.count(info, skipped: .unknownLinkType)
+            if case .other(let dataLinkType) = linkType { counts.unknownLinkTypes[dataLinkType, default: 0] += 1 }
         case .skipped(.truncated) where info.capturedLength > PacketDecoder.maximumHeaderBytes:
             // The record has the bytes; the decoder does not read that far.
             counts.count(info, skipped: .headersTooLong)

@@ -2,6 +2,12 @@ import Glibc
 
 /// The run's figures as `metric,value` rows (summary.csv) and as a short text for people (standard error).
 public enum Summary {
+    /// The link types whose packets were skipped as unknown, by libpcap's name (`USB_LINUX`), in order of
+    /// their numbers, with their packets.
+    public static func unknownLinkTypes(_ packets: PacketCounts) -> [(name: String, packets: Int)] {
+        packets.unknownLinkTypes.sorted { $0.key < $1.key }.map { (LinkType.name(ofDataLinkType: $0.key), $0.value) }
+    }
+
     /// Every metric of summary.csv, in order.
     public static func metrics(_ result: AnalysisResult) -> [(name: String, value: String)] {
         let report = result.report
@@ -37,6 +43,11 @@ public enum Summary {
             }
         }
         rows += SkipReason.allCases.map { ($0.metricName, String(result.packets.count(of: $0))) }
+        rows.append(
+            (
+                "unknown_link_types",
+                unknownLinkTypes(result.packets).map { "\($0.name):\($0.packets)" }.joined(separator: " ")
+            ))
         rows += [
             ("connection_attempts", String(report.connectionAttempts)),
             ("handshakes_completed", String(report.handshakesCompleted)),

@@ -40,6 +40,14 @@ public struct TerminalSummary {
             "read \(packets.packets) packets from \(result.filesOpened) capture(s): \(packets.tcpPackets) TCP"
                 + (skipped.isEmpty ? "" : "; skipped " + skipped.joined(separator: ", "))
                 + (packets.filteredOut > 0 ? "; \(packets.filteredOut) filtered out" : ""))
+        for unknown in Summary.unknownLinkTypes(packets) {
+            // The tool was blind to these packets: say so, as for a kernel drop, not only in a counter.
+            lines.append(
+                paint("warning:", .yellow)
+                    + " \(unknown.packets) packet(s) of link type \(unknown.name) not decoded: rst-detective reads "
+                    + "Ethernet, Linux cooked capture, raw IP, BSD loopback, PPP, Cisco HDLC, NFLOG, IP over "
+                    + "InfiniBand and 802.11 (bare, radiotap, PPI)")
+        }
         let untracked = result.tracker.untrackedSYNs
         if untracked > 0 {
             // Each is a handshake, and maybe an incident, that no report shows: as loud as a kernel drop.
