@@ -77,8 +77,8 @@ extension PacketDecoder {
             if bytes.uncheckedHostUInt16(at: offset + 2) == 9 { return .ip(offset: offset + 4) }  // SAFETY: same
             offset += (length + 3) & ~3
         }
-        // Every attribute read and none was the packet; or the record was cut inside them.
-        return offset == count ? .skipped(.nonIP) : .skipped(.truncated)
+        // No packet among the attributes captured: cut by the snap length, or by the log rule's copy range.
+        return .skipped(.truncated)
     }
 
     /// IP over InfiniBand as libpcap writes it (`DLT_IPOIB`, and tcpdump's print-ipoib.c): destination and
