@@ -144,7 +144,7 @@ enum Binary {
             "ack_to_rst_us", "hash", "bucket", "bucket_if_fewer", "bucket_if_more", "moves_on_churn", "history",
             "rst_seq", "rst_flags", "rst_window", "rst_options", "synack_ttl", "rst_ttl", "ttl_delta", "rst_ip_id",
             "rst_df", "ack_tos", "rst_tos", "tos_echo", "synack_flow_label", "rst_flow_label", "synack_mac",
-            "rst_mac", "rst_origin", "kernel_reason",
+            "rst_mac", "rst_origin", "kernel_reason", "cause",
         ] {
             #expect(header.contains(column), "incidents.csv lacks \(column)")
         }
@@ -153,10 +153,10 @@ enum Binary {
         #expect(incidents[2].contains(",2001:db8::1,40004,2001:db8::2,8080,"))
         // The IPv4 kernel RST to a TOS-0 ACK could be a REJECT on the server; the IPv6 one has a flow label.
         #expect(incidents[1].contains(",ShADr,2548702042,R,0,,64,64,0,0,1,0x00,0x00,n/a,,,"))
-        #expect(incidents[1].hasSuffix(",same-host,"))
+        #expect(incidents[1].hasSuffix(",same-host,,listener_closed"))
         #expect(
             try String(contentsOf: directory.appendingPathComponent("incidents.csv"), encoding: .utf8)
-                .hasSuffix(",same-stack,\r\n"))
+                .hasSuffix(",same-stack,,listener_closed\r\n"))
         #expect(try lines("by-source-port.csv").first == "client_port,incidents,handshakes")
         #expect(try lines("by-source-port.csv").contains("40001,1,1"))
         #expect(try lines("by-bucket.csv") == ["bucket,incidents,handshakes,expected_incidents", "0,2,3,2.000"])
@@ -253,9 +253,9 @@ enum Binary {
         let text = try String(contentsOfFile: nearMisses, encoding: .utf8)
         let lines = text.split(whereSeparator: \.isNewline)
         let header = try #require(lines.first).split(separator: ",", omittingEmptySubsequences: false)
-        #expect(header.count == 38)
+        #expect(header.count == 39)
         #expect(header.last == "kind")
-        #expect(lines.dropFirst().allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 38 })
+        #expect(lines.dropFirst().allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 39 })
         let rows = ReusePortCommandsTests.rows(text).map { "\(LiveCaptureTests.tuple($0)) \($0["kind"] ?? "")" }
         let expected = ReusePortCommandsTests.rows(
             try String(contentsOfFile: Binary.capture("near-misses.expected-near-misses.csv"), encoding: .utf8)
@@ -283,7 +283,7 @@ enum Binary {
             "server_isn", "hash", "bucket", "bucket_if_fewer", "bucket_if_more", "moves_on_churn", "history",
             "rst_seq", "rst_flags", "rst_window", "rst_options", "synack_ttl", "rst_ttl", "ttl_delta", "rst_ip_id",
             "rst_df", "ack_tos", "rst_tos", "tos_echo", "synack_flow_label", "rst_flow_label", "synack_mac",
-            "rst_mac", "rst_origin", "kernel_reason",
+            "rst_mac", "rst_origin", "kernel_reason", "cause",
         ]
         var origins: [String] = []
         for line in lines {
@@ -341,7 +341,7 @@ enum Binary {
         #expect(run.status == 0)
         let rows = try String(contentsOf: incidents, encoding: .utf8).split(whereSeparator: \.isNewline)
         #expect(rows.count == 3)
-        #expect(rows.allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 37 })
+        #expect(rows.allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 38 })
     }
 
     @Test func anUnwritableReportDirectoryExitsTwo() throws {

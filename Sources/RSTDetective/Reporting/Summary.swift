@@ -77,6 +77,18 @@ public enum Summary {
             ("incident_resets_ipv4", String(evidence.ipv4IncidentResets)),
             ("incident_resets_ip_id_zero", String(evidence.zeroIPIDIncidentResets)),
         ]
+        let verdicts = report.causeVerdicts.filter { $0.value.incidents > 0 || $0.value.droppedACKs > 0 }
+        rows += IncidentCause.allCases.map { cause in
+            ("incidents_" + cause.name, String(verdicts.values.map { $0.count(of: cause) }.reduce(0, +)))
+        }
+        rows.append(
+            (
+                "cause_by_server_port",
+                verdicts.keys.sorted().map { port in
+                    let verdict = verdicts[port]!
+                    return "\(port): \(verdict.cause.isEmpty ? "no incidents" : verdict.cause) (\(verdict.evidence))"
+                }.joined(separator: " | ")
+            ))
         for hint in CauseHint.hints(report) {
             rows.append(("hint_" + hint.name, hint.holds ? "yes" : "no"))
             rows.append(("hint_" + hint.name + "_evidence", hint.evidence))
