@@ -95,6 +95,17 @@ enum Binary {
         CorruptionTests.records(capture).map(\.end)
     }
 
+    /// Record `index` of a little-endian classic pcap, its timestamp moved `seconds` later: a packet that moves
+    /// capture time past the hold of the incidents before it (`CauseClassifier.holdNanos`, 2 s), so that
+    /// their rows are written without the input ending.
+    static func record(_ index: Int, of capture: Data, movedLater seconds: UInt32) -> Data {
+        let record = CorruptionTests.records(capture)[index]
+        var bytes = Data(capture[record.offset..<record.end])
+        let moved = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) } + seconds
+        bytes.replaceSubrange(bytes.startIndex..<bytes.startIndex + 4, with: withUnsafeBytes(of: moved) { Data($0) })
+        return bytes
+    }
+
     /// Starts a live capture, `executable` with `arguments` (such as `ip netns exec NS rst-detective capture
     /// -i lo ...`), standard output discarded and standard error to a new file `errors`; kills it after
     /// `seconds` if it is still running; waits for its start line, `listening on INTERFACE`.
@@ -363,17 +374,17 @@ enum Binary {
     @Test func writesEachIncidentBeforeTheInputEnds() throws {
         let capture = try Data(contentsOf: URL(fileURLWithPath: Binary.capture("crafted-pcap-le-usec.pcap")))
         let run = try Binary.PipedRun(["analyze", "--quiet", "-"])
-        // The first incident's RST is the 5th record; six are sent, and the rest only after its row came.
-        let sent = Binary.recordEnds(capture)[5]
-        try run.write(capture.prefix(sent))
-        var received = run.readLines(2)
+        // The first incident's RST is the 5th record; then a packet 3 s later ends the hold of its cause, and
+        // its row must come before the input ends.
+        let sent = Binary.recordEnds(capture)[4]
+        try run.write(capture.prefix(sent) + Binary.record(5, of: capture, movedLater: 3))
+        let received = run.readLines(2)
         #expect(String(decoding: received, as: UTF8.self).contains(",10.1.0.1,40001,10.1.0.2,8080,"))
-        try run.write(capture.dropFirst(sent))
         try run.input.fileHandleForWriting.close()
-        received += run.output.fileHandleForReading.readDataToEndOfFile()
+        let rest = run.output.fileHandleForReading.readDataToEndOfFile()
         run.process.waitUntilExit()
         #expect(run.process.terminationStatus == 0)
-        #expect(received.split(separator: UInt8(ascii: "\n")).count == 3)
+        #expect((received + rest).split(separator: UInt8(ascii: "\n")).count == 2)
     }
 }
 
@@ -384,16 +395,17 @@ enum Binary {
         let directory = try Binary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let run = try Binary.PipedRun(["analyze", "--quiet", "-", "--report-dir", directory.path, "--csv", "-"])
-        // Up to the first incident's RST (record 5); its row on standard output says it has been read, and
-        // with no further record the tool then waits on the open pipe, where the signal must reach it.
-        try run.write(capture.prefix(Binary.recordEnds(capture)[4]))
+        // Up to the first incident's RST (record 5), then a packet 3 s later that ends the hold of its cause:
+        // its row on standard output says both have been read, and with no further record the tool then
+        // waits on the open pipe, where the signal must reach it.
+        try run.write(capture.prefix(Binary.recordEnds(capture)[4]) + Binary.record(5, of: capture, movedLater: 3))
         _ = run.readLines(2)
         kill(run.process.processIdentifier, SIGINT)
         run.process.waitUntilExit()
         #expect(run.process.terminationStatus == 0)
         let summary = try String(contentsOf: directory.appendingPathComponent("summary.csv"), encoding: .utf8)
         #expect(summary.contains("interrupted,1"))
-        #expect(summary.contains("packets,5\r\n"))
+        #expect(summary.contains("packets,6\r\n"))
         let incidents = try String(contentsOf: directory.appendingPathComponent("incidents.csv"), encoding: .utf8)
         #expect(incidents.split(whereSeparator: \.isNewline).count == 2)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix(".") }
@@ -407,8 +419,9 @@ enum Binary {
         defer { try? FileManager.default.removeItem(at: directory) }
         let capture = try Data(contentsOf: URL(fileURLWithPath: Binary.capture("crafted-pcap-le-usec.pcap")))
         let run = try Binary.PipedRun(["analyze", "-", "--report-dir", directory.path, "--csv", "-", "-q"])
-        // The whole capture but its last record: an incident is reported, and the run waits for more.
-        try run.write(capture.prefix(Binary.recordEnds(capture).dropLast().last!))
+        // Up to the first incident's RST and a packet 3 s later: an incident is reported, and the run waits
+        // for more.
+        try run.write(capture.prefix(Binary.recordEnds(capture)[4]) + Binary.record(5, of: capture, movedLater: 3))
         #expect(run.readLines(2).split(separator: UInt8(ascii: "\n")).count == 2)
         kill(run.process.processIdentifier, SIGKILL)
         run.process.waitUntilExit()

@@ -22,6 +22,7 @@ package struct PacketPipeline: PacketSink {
     /// - Complexity: O(1) amortized; allocates only when the flow table grows.
     @inline(__always)
     package mutating func process(_ info: PacketInfo, bytes: RawSpan, linkType: LinkType) {
+        if _slowPath(info.timestampNanos >= report.incidentsHeldUntilNanos) { report.advance(to: info.timestampNanos) }
         let bytes = bytes.extracting(first: PacketDecoder.maximumHeaderBytes)
         if let common = PacketDecoder.commonTCPFields(bytes, info: info, linkType: linkType),
             tracker.processUntracked(

@@ -69,6 +69,11 @@ public struct AnalysisReport: HandshakeObserver {
     /// Incidents waiting for their cause.
     public var incidentsAwaitingCause: Int { causes.heldCount }
 
+    /// The capture time from which a held incident's evidence is in: a packet at or after it should move the
+    /// clock on (`advance(to:)`), so that the incident is judged and delivered without waiting for another
+    /// attempt to settle (a quiet pipe, the end of a burst).
+    package var incidentsHeldUntilNanos: Int64 { causes.nextReleaseNanos }
+
     /// Connection attempts settled.
     public var connectionAttempts: Int { outcomeCounts.reduce(0, +) }
 

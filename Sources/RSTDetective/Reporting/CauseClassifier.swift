@@ -79,7 +79,7 @@ struct CauseClassifier {
     /// Incidents held for a verdict.
     private(set) var heldCount = 0
     /// No held incident's evidence is in before this capture time: until then `release` returns at once.
-    private var nextReleaseNanos = Int64.max
+    private(set) var nextReleaseNanos = Int64.max
 
     init(bucketModel: ReusePortBucket) {
         churnApplies = bucketModel.listeners > 1 && bucketModel.churnResetsMovedACKs
