@@ -148,7 +148,11 @@ struct CauseClassifier {
         while var held = ports[port]?.held, !held.isEmpty {
             held.sort { $0.handshake.ackTimeNanos < $1.handshake.ackTimeNanos }
             let firstACK = held[0].handshake.ackTimeNanos
-            let inGroup = held.map { $0.handshake.synAckTimeNanos <= firstACK &+ Self.slackNanos }
+            // The oldest is always in its own group, even when its SYN-ACK is stamped after its ACK (clocks of
+            // merged captures, damaged timestamps): each pass must take at least one incident.
+            let inGroup = held.indices.map {
+                $0 == 0 || held[$0].handshake.synAckTimeNanos <= firstACK &+ Self.slackNanos
+            }
             let group = zip(held, inGroup).filter(\.1).map(\.0)
             let lastACK = group.map(\.handshake.ackTimeNanos).max() ?? firstACK
             guard onlyOne || lastACK &+ Self.holdNanos <= clockNanos else { return }
