@@ -401,7 +401,9 @@ enum Binary {
         // Up to the first incident's RST (record 5), then a packet 3 s later that ends the hold of its cause:
         // its row on standard output says both have been read, and with no further record the tool then
         // waits on the open pipe, where the signal must reach it.
-        try run.write(capture.prefix(Binary.recordEnds(capture)[4]) + Binary.records(from: 5, only: true, of: capture, movedLater: 3))
+        try run.write(
+            capture.prefix(Binary.recordEnds(capture)[4])
+                + Binary.records(from: 5, only: true, of: capture, movedLater: 3))
         _ = run.readLines(2)
         kill(run.process.processIdentifier, SIGINT)
         run.process.waitUntilExit()
@@ -424,7 +426,9 @@ enum Binary {
         let run = try Binary.PipedRun(["analyze", "-", "--report-dir", directory.path, "--csv", "-", "-q"])
         // Up to the first incident's RST and a packet 3 s later: an incident is reported, and the run waits
         // for more.
-        try run.write(capture.prefix(Binary.recordEnds(capture)[4]) + Binary.records(from: 5, only: true, of: capture, movedLater: 3))
+        try run.write(
+            capture.prefix(Binary.recordEnds(capture)[4])
+                + Binary.records(from: 5, only: true, of: capture, movedLater: 3))
         #expect(run.readLines(2).split(separator: UInt8(ascii: "\n")).count == 2)
         kill(run.process.processIdentifier, SIGKILL)
         run.process.waitUntilExit()

@@ -22,7 +22,8 @@ import Testing
         let run = try Binary.PipedRun(
             ["python3", "-c", program, Binary.url.path] + arguments, executable: "/usr/bin/env")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: capture))
-        try run.write(bytes.prefix(Binary.recordEnds(bytes)[4]) + Binary.records(from: 5, only: true, of: bytes, movedLater: 3))
+        try run.write(
+            bytes.prefix(Binary.recordEnds(bytes)[4]) + Binary.records(from: 5, only: true, of: bytes, movedLater: 3))
         #expect(run.readLines(2).split(separator: UInt8(ascii: "\n")).count == 2)
         return run
     }
