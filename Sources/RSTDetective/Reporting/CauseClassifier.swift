@@ -68,6 +68,7 @@ struct CauseClassifier {
         var answeredSYNs = TimeRing(capacity: CauseClassifier.ringCapacity)
         /// Incident RSTs shown to be netfilter's (`ResetOrigin.firewallLike`).
         var firewallResets = 0
+        /// The incidents held, in order of their ACKs.
         var held: [Connection] = []
     }
 
@@ -123,7 +124,14 @@ struct CauseClassifier {
             deliver(judged)
             return
         }
+        // Incidents settle about in the order of their ACKs: appended, or moved back to their place.
+        let ack = connection.handshake.ackTimeNanos
         ports[port, default: PortEvidence()].held.append(connection)
+        var index = ports[port]!.held.count - 1
+        while index > 0, ports[port]!.held[index - 1].handshake.ackTimeNanos > ack {
+            ports[port]!.held.swapAt(index - 1, index)
+            index -= 1
+        }
         heldCount += 1
         nextReleaseNanos = min(nextReleaseNanos, connection.handshake.ackTimeNanos &+ Self.holdNanos)
         if ports[port]!.held.count > Self.heldLimit { judge(port: port, upTo: .max, onlyOne: true, deliver: deliver) }
@@ -135,32 +143,45 @@ struct CauseClassifier {
         guard clockNanos >= nextReleaseNanos else { return }
         nextReleaseNanos = .max
         for port in ports.keys.sorted() where !(ports[port]?.held.isEmpty ?? true) {
-            judge(port: port, upTo: clockNanos, onlyOne: false, deliver: deliver)
-            for connection in ports[port]!.held {
-                nextReleaseNanos = min(nextReleaseNanos, connection.handshake.ackTimeNanos &+ Self.holdNanos)
-            }
+            let ready = judge(port: port, upTo: clockNanos, onlyOne: false, deliver: deliver)
+            nextReleaseNanos = min(nextReleaseNanos, ready)
         }
     }
 
     /// Judges the port's held incidents group by group, oldest ACK first: a group is the held incidents whose
     /// SYN-ACK came before the oldest ACK, so that their intervals share an instant.
-    private mutating func judge(port: UInt16, upTo clockNanos: Int64, onlyOne: Bool, deliver: (Connection) -> Void) {
-        while var held = ports[port]?.held, !held.isEmpty {
-            held.sort { $0.handshake.ackTimeNanos < $1.handshake.ackTimeNanos }
-            let firstACK = held[0].handshake.ackTimeNanos
+    ///
+    /// - Returns: When the port's next group's evidence will be in (`.max` when none is held), so that
+    ///   `release` is not called again before: it is called as packets come.
+    /// - Complexity: O(held) a group, without copying the held incidents but the group's.
+    @discardableResult
+    private mutating func judge(port: UInt16, upTo clockNanos: Int64, onlyOne: Bool, deliver: (Connection) -> Void)
+        -> Int64
+    {
+        while let firstACK = ports[port]?.held.first?.handshake.ackTimeNanos {
             // The oldest is always in its own group, even when its SYN-ACK is stamped after its ACK (clocks of
             // merged captures, damaged timestamps): each pass must take at least one incident.
-            let inGroup = held.indices.map {
-                $0 == 0 || held[$0].handshake.synAckTimeNanos <= firstACK &+ Self.slackNanos
+            func inGroup(_ connection: Connection, _ isFirst: Bool) -> Bool {
+                isFirst || connection.handshake.synAckTimeNanos <= firstACK &+ Self.slackNanos
             }
-            let group = zip(held, inGroup).filter(\.1).map(\.0)
-            let lastACK = group.map(\.handshake.ackTimeNanos).max() ?? firstACK
-            guard onlyOne || lastACK &+ Self.holdNanos <= clockNanos else { return }
-            ports[port]!.held = zip(held, inGroup).filter { !$0.1 }.map(\.0)
+            var lastACK = firstACK
+            for (index, connection) in ports[port]!.held.enumerated() where inGroup(connection, index == 0) {
+                lastACK = max(lastACK, connection.handshake.ackTimeNanos)
+            }
+            guard onlyOne || lastACK &+ Self.holdNanos <= clockNanos else { return lastACK &+ Self.holdNanos }
+            var group: [Connection] = []
+            var isFirst = true
+            ports[port]!.held.removeAll { connection in
+                defer { isFirst = false }
+                guard inGroup(connection, isFirst) else { return false }
+                group.append(connection)
+                return true
+            }
             heldCount -= group.count
             for connection in decide(group, port: port) { deliver(connection) }
-            if onlyOne { return }
+            if onlyOne { return clockNanos }
         }
+        return .max
     }
 
     /// The causes of one group of incidents that share an instant.
