@@ -1,7 +1,7 @@
 """Minimal pcap reader, used only to *check* a finished capture (never to make the
 expected files): does each expected incident show SYN, SYN-ACK, ACK and then a RST
 without ACK whose seq is the SYN-ACK's seq + 1, and which other flows show that
-same shape? Handles pcap (micro/nano), EN10MB and LINUX_SLL2, IPv4 and IPv6, and VXLAN
+same shape? Handles pcap (micro/nano), EN10MB, LINUX_SLL2 and NFLOG, IPv4 and IPv6, and VXLAN
 (UDP 4789 and 8472) around them.
 """
 
@@ -10,6 +10,7 @@ import struct
 
 LINKTYPE_ETHERNET = 1
 LINKTYPE_LINUX_SLL2 = 276
+LINKTYPE_NFLOG = 239
 
 
 def read_pcap(path):
@@ -58,6 +59,8 @@ def tcp_headers_tunnels(path):
             etype, off = struct.unpack("!H", b[12:14])[0], 14
         elif linktype == LINKTYPE_LINUX_SLL2:
             etype, off = struct.unpack("!H", b[0:2])[0], 20
+        elif linktype == LINKTYPE_NFLOG:
+            etype, off = nflog_payload(b)
         else:
             raise ValueError("unsupported link type %d" % linktype)
         layers = []
@@ -89,6 +92,22 @@ def tcp_headers_tunnels(path):
                 etype = struct.unpack("!H", b[off - 2:off])[0]
                 continue
             break
+
+
+def nflog_payload(b):
+    """(ethertype, offset) of the packet in an NFLOG record: a 4-byte header (family: 2 IPv4, 10 IPv6)
+    then TLVs (host-endian 16-bit length including the 4-byte TLV header, 16-bit type, padded to 4);
+    type 9, NFULA_PAYLOAD, holds the packet from its IP header."""
+    etype = {2: 0x0800, 10: 0x86DD}.get(b[0], 0)
+    off = 4
+    while off + 4 <= len(b):
+        length, typ = struct.unpack("<HH", b[off:off + 4])
+        if length < 4:
+            break
+        if typ & 0x7FFF == 9:
+            return etype, off + 4
+        off += (length + 3) & ~3
+    return 0, len(b)
 
 
 def tunnel_census(path):
