@@ -1072,7 +1072,9 @@ namespaces; they are removed on exit. No netem or iptables. Crafted packets only
 says so: the raw-socket RST injections in normal-confounders and the raw-socket client with wrong
 handshake ACKs in near-misses. nftables rules only in firewall-reject (the server's REJECT) and
 near-misses (the client namespace drops its own kernel's RSTs to the raw client's SYN-ACKs). The
-hand-crafted edge cases (`crafted-*`) are described in [CRAFTED.md](CRAFTED.md), and the
+hand-crafted edge cases (`crafted-*`) are described in [CRAFTED.md](CRAFTED.md), the captures
+derived from real ones by `scripts/wrap-captures.py` (tunnels the kernel here cannot make,
+other link types, cut headers: `tunnel-*`, `link-*`, `cut-*`) in [DERIVED.md](DERIVED.md), and the
 reuseport listener lab (`reuseport-lab.*`, which listener the kernel chose for each connection)
 in [../Lab/README.md](../Lab/README.md).
 
