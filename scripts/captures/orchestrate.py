@@ -243,7 +243,9 @@ SCENARIOS = {
                 "(IPv4 and IPv6: the listener closed, or closed and reopened, between SYN-ACK and the deferred "
                 "ACK), 1 unaccepted IPv4 connection reset by its listener's close, 1 more normal one. "
                 "expected.csv has a fifth column, `tunnel`: `vxlan vni=4242` on every row. Snap length 192, "
-                "since 50 bytes of encapsulation come before the inner frame.",
+                "since 50 bytes of encapsulation come before the inner frame. The outer UDP checksum is non-zero "
+                "but, as captured on the veth, wrong (the kernel leaves it to checksum offload, as it does the "
+                "inner TCP checksums): a decoder must not validate it.",
         sysctls={"net.ipv4.tcp_migrate_req": 0, "net.ipv4.tcp_abort_on_overflow": 0,
                  "net.ipv4.tcp_syncookies": 1},
         server=["confounders", "--max-seconds", "60"],
@@ -255,7 +257,7 @@ SCENARIOS = {
                 "devices use VNI 77 and UDP destination port 8472 (the Linux kernel's historical default, which "
                 "tshark decodes as VXLAN only when told: `-d udp.port==8472,vxlan`). Every TCP segment is "
                 "inside Ethernet / IPv6 / UDP 8472 / VXLAN / Ethernet (70 bytes before the inner frame; the "
-                "UDP checksum is computed, as IPv6 requires). Same traffic as vxlan-ipv4. `tunnel`: "
+                "UDP checksum, which IPv6 requires, is left to offload as in vxlan-ipv4, so wrong as captured). Same traffic as vxlan-ipv4. `tunnel`: "
                 "`vxlan vni=77`. Snap length 192.",
         sysctls={"net.ipv4.tcp_migrate_req": 0, "net.ipv4.tcp_abort_on_overflow": 0,
                  "net.ipv4.tcp_syncookies": 1},
