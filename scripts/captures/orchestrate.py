@@ -1080,13 +1080,17 @@ other link types, cut headers: `tunnel-*`, `link-*`, `cut-*`) in [DERIVED.md](DE
 reuseport listener lab (`reuseport-lab.*`, which listener the kernel chose for each connection)
 in [../Lab/README.md](../Lab/README.md).
 
-Regenerate (as root; needs iproute2, tcpdump, nftables (`nft`) and tracefs; overwrites every file
-listed here and this README; about a minute and a half):
+Regenerate (as root; needs iproute2, tcpdump, nftables (`nft`), tracefs, and VXLAN and
+nfnetlink_log in the kernel; overwrites every file listed here and this README; about two minutes):
 
     scripts/make-captures            # or: scripts/make-captures NAME...
 
 Timing differs per run, so ports and counts change, but each expected file is made in the same run
-as its capture and this README is rewritten from that run. `KEEP_WORK=1` keeps the logs and trace.
+as its capture and this README is rewritten from that run. `KEEP_WORK=1` keeps the logs and trace;
+`RSTD_NS_PREFIX=rstd16-` (say) renames the namespaces and the tracefs instance, so that two runs on
+one machine do not meet (the tracepoint is global, though: runs that overlap in time may still see
+each other's resets if they use the same addresses). `scripts/check-captures` checks the tunnel,
+NFLOG and derived captures with tshark.
 
 ## Files per capture
 
