@@ -272,7 +272,8 @@ SCENARIOS = {
                 "kernel batches messages for up to a second and libpcap 1.10.3 lost most records at snap length "
                 "128), and tcpdump captures `-i nflog:5` there, so "
                 "each record is an NFLOG header (family, version, resource id 5) and TLVs (prefix, hardware "
-                "protocol, hook, the IP packet in NFULA_PAYLOAD ...), link type NFLOG (239), no link-layer header. "
+                "protocol, hook, the IP packet in NFULA_PAYLOAD ...), link type NFLOG (239), no link-layer header; "
+                "snap length 256, because the attributes before the packet take up to 104 bytes. "
                 "Same traffic as vxlan-ipv4 over the plain veth: 3 normal connections, 4 real incidents on 8086 "
                 "(2 IPv4, 2 IPv6), 1 unaccepted IPv4 connection reset by its listener's close, 1 more normal one. "
                 "The log rule only copies packets to userspace; it changes nothing on the wire.",
@@ -281,7 +282,7 @@ SCENARIOS = {
         server=["confounders", "--max-seconds", "60"],
         client=["tunnel"],
         ports=[8080, 8086],
-        capture_nft=NFLOG_NFT, iface="nflog:5"),
+        capture_nft=NFLOG_NFT, iface="nflog:5", snaplen=256),
 }
 ORDER = list(SCENARIOS)
 
@@ -1094,7 +1095,8 @@ NFLOG and derived captures with tshark.
 
 ## Files per capture
 
-- `NAME.pcap`: pcap, snap length 128 (vxlan-ipv4, vxlan-ipv6: 192, for the encapsulation).
+- `NAME.pcap`: pcap, snap length 128 (vxlan-ipv4, vxlan-ipv6: 192, for the encapsulation; nflog: 256, for
+  the attributes before the packet, which take 100 bytes).
 - `NAME.client.csv`: one row per connection attempt, the client program's own view, in start order:
   `client_ip,client_port,server_ip,server_port,result`. Result: `response` (got reply bytes),
   `reset_after_connect` (connect() succeeded, then send/recv failed with ECONNRESET or EPIPE before
