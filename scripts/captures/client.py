@@ -343,6 +343,17 @@ def role_mini(a):
     attempt(SRV4, 8080, "normal")
 
 
+def role_tunnel(a):
+    """vxlan-ipv4, vxlan-ipv6: as mini, with 4 incidents (2 IPv4, 2 IPv6) and an IPv4 child."""
+    ctl = Ctl(a.ctl)
+    attempt(SRV4, 8080, "normal")
+    attempt(SRV6, 8080, "normal")
+    attempt(SRV6, 8080, "normal_deferred_ack", trick=0.05)
+    incidents(ctl, plan=((SRV4, "reopen"), (SRV6, "close"), (SRV4, "close"), (SRV6, "reopen")))
+    unaccepted_child(ctl, SRV4)
+    attempt(SRV4, 8080, "normal")
+
+
 # ---------------------------------------------------------------- firewall-reject
 
 
@@ -521,7 +532,7 @@ def main():
     global LOG
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("role", choices=["churn", "overflow", "confounders", "mini", "firewall", "otherhost",
-                                     "nearmiss"])
+                                     "nearmiss", "tunnel"])
     p.add_argument("--log", required=True)
     p.add_argument("--ctl")
     p.add_argument("--port", type=int, default=8080)
@@ -548,7 +559,7 @@ def main():
     LOG = JsonLog(a.log)
     {"churn": role_churn, "overflow": role_overflow, "confounders": role_confounders,
      "mini": role_mini, "firewall": role_firewall, "otherhost": role_otherhost,
-     "nearmiss": role_nearmiss}[a.role](a)
+     "nearmiss": role_nearmiss, "tunnel": role_tunnel}[a.role](a)
     LOG.close()
 
 

@@ -16,11 +16,19 @@ import sys
 import threading
 import time
 
-NS_CLI = "rstd-cli"
-NS_SRV = "rstd-srv"
-NS_ALT = "rstd-alt"    # other-host: same addresses as the server, same L2 segment, no listener
-NS_RTR = "rstd-rtr"    # other-host: a router between the client's segment and rstd-alt2
-NS_ALT2 = "rstd-alt2"  # other-host: same addresses as the server, behind rstd-rtr, no listener
+# RSTD_NS_PREFIX (default "rstd-", set by make-captures) renames the namespaces and the tracefs
+# instance, so that two runs on one machine do not meet; the docs use the default names.
+NS_PREFIX = os.environ.get("RSTD_NS_PREFIX", "rstd-")
+NS_CLI = NS_PREFIX + "cli"
+NS_SRV = NS_PREFIX + "srv"
+NS_ALT = NS_PREFIX + "alt"    # other-host: same addresses as the server, same L2 segment, no listener
+NS_RTR = NS_PREFIX + "rtr"    # other-host: a router between the client's segment and rstd-alt2
+NS_ALT2 = NS_PREFIX + "alt2"  # other-host: same addresses as the server, behind rstd-rtr, no listener
+
+
+def ns_doc(ns):
+    """The namespace's name as the docs write it (with the default prefix)."""
+    return "rstd-" + ns[len(NS_PREFIX):] if ns.startswith(NS_PREFIX) else ns
 CLI4, SRV4 = "10.77.0.1", "10.77.0.2"
 CLI6, SRV6 = "fd77::1", "fd77::2"
 

@@ -50,12 +50,12 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from common import (CLI4, CLI6, NS_ALT, NS_ALT2, NS_CLI, NS_RTR, NS_SRV, SRV4, SRV6,  # noqa: E402
-                    norm_ip, read_jsonl)
+from common import (CLI4, CLI6, NS_ALT, NS_ALT2, NS_CLI, NS_PREFIX, NS_RTR, NS_SRV, SRV4, SRV6,  # noqa: E402
+                    norm_ip, ns_doc, read_jsonl)
 import pcapcheck  # noqa: E402
 
 TRACEFS = "/sys/kernel/tracing"
-INSTANCE = TRACEFS + "/instances/rstd-captures"
+INSTANCE = TRACEFS + "/instances/%scaptures" % NS_PREFIX
 SNAPLEN = 128
 PY = sys.executable
 
@@ -79,6 +79,22 @@ RAW_CLIENT_NFT = """table inet rstd {
     chain output {
         type filter hook output priority filter; policy accept;
         tcp sport 30200-30219 tcp flags & (rst | ack) == rst counter drop
+    }
+}
+"""
+
+# nflog: copy every TCP segment the server namespace receives or sends to NFLOG group 5. queue-threshold 1
+# sends each message at once: by default the kernel batches them for up to a second, libpcap then
+# stamps a whole batch with the time it read it, and at snap length 128 libpcap 1.10.3 kept only 4
+# of about 60 records, one of them mangled.
+NFLOG_NFT = """table inet rstd_nflog {
+    chain input {
+        type filter hook input priority filter; policy accept;
+        meta l4proto tcp log group 5 queue-threshold 1
+    }
+    chain output {
+        type filter hook output priority filter; policy accept;
+        meta l4proto tcp log group 5 queue-threshold 1
     }
 }
 """
@@ -217,6 +233,56 @@ SCENARIOS = {
         client=["nearmiss", "--raw-port-base", "30200"],
         ports=[8080, 8081, 8086, 8087, 8088, 8089],
         client_nft=RAW_CLIENT_NFT),
+    "vxlan-ipv4": dict(
+        summary="The client and server namespaces are joined by VXLAN only: a veth pair rstd-uc / rstd-us "
+                "carries the IPv4 underlay (10.99.0.1 / 10.99.0.2), and on it a VXLAN device in each namespace "
+                "(VNI 4242, UDP destination port 4789, static remote, no learning) holds the usual inner "
+                "addresses 10.77.0.1 / fd77::1 and 10.77.0.2 / fd77::2. tcpdump captures the UNDERLAY veth in "
+                "rstd-srv, so every TCP segment is inside Ethernet / IPv4 / UDP 4789 / VXLAN / Ethernet. "
+                "3 normal connections (one with the ACK piggybacked on the request), 4 real incidents on 8086 "
+                "(IPv4 and IPv6: the listener closed, or closed and reopened, between SYN-ACK and the deferred "
+                "ACK), 1 unaccepted IPv4 connection reset by its listener's close, 1 more normal one. "
+                "expected.csv has a fifth column, `tunnel`: `vxlan vni=4242` on every row. Snap length 192, "
+                "since 50 bytes of encapsulation come before the inner frame. The outer UDP checksum is non-zero "
+                "but, as captured on the veth, wrong (the kernel leaves it to checksum offload, as it does the "
+                "inner TCP checksums): a decoder must not validate it.",
+        sysctls={"net.ipv4.tcp_migrate_req": 0, "net.ipv4.tcp_abort_on_overflow": 0,
+                 "net.ipv4.tcp_syncookies": 1},
+        server=["confounders", "--max-seconds", "60"],
+        client=["tunnel"],
+        ports=[8080, 8086],
+        topology="vxlan4", iface="rstd-us", snaplen=192, tunnel="vxlan vni=4242"),
+    "vxlan-ipv6": dict(
+        summary="As vxlan-ipv4, but the underlay is IPv6 (fd99::1 / fd99::2 on the veth pair) and the VXLAN "
+                "devices use VNI 77 and UDP destination port 8472 (the Linux kernel's historical default, which "
+                "tshark decodes as VXLAN only when told: `-d udp.port==8472,vxlan`). Every TCP segment is "
+                "inside Ethernet / IPv6 / UDP 8472 / VXLAN / Ethernet (70 bytes before the inner frame; the "
+                "UDP checksum, which IPv6 requires, is left to offload as in vxlan-ipv4, so wrong as captured). Same traffic as vxlan-ipv4. `tunnel`: "
+                "`vxlan vni=77`. Snap length 192.",
+        sysctls={"net.ipv4.tcp_migrate_req": 0, "net.ipv4.tcp_abort_on_overflow": 0,
+                 "net.ipv4.tcp_syncookies": 1},
+        server=["confounders", "--max-seconds", "60"],
+        client=["tunnel"],
+        ports=[8080, 8086],
+        topology="vxlan6", iface="rstd-us", snaplen=192, tunnel="vxlan vni=77"),
+    "nflog": dict(
+        summary="Linux NFLOG, for real: an nftables table in the server namespace logs every TCP segment of "
+                "the input and output hooks to netlink group 5 (`meta l4proto tcp log group 5 queue-threshold 1`, "
+                "table inet rstd_nflog; nfnetlink_log is built into this kernel; without queue-threshold 1 the "
+                "kernel batches messages for up to a second and libpcap 1.10.3 lost most records at snap length "
+                "128), and tcpdump captures `-i nflog:5` there, so "
+                "each record is an NFLOG header (family, version, resource id 5) and TLVs (prefix, hardware "
+                "protocol, hook, the IP packet in NFULA_PAYLOAD ...), link type NFLOG (239), no link-layer header; "
+                "snap length 256, because the attributes before the packet take up to 104 bytes. "
+                "Same traffic as vxlan-ipv4 over the plain veth: 3 normal connections, 4 real incidents on 8086 "
+                "(2 IPv4, 2 IPv6), 1 unaccepted IPv4 connection reset by its listener's close, 1 more normal one. "
+                "The log rule only copies packets to userspace; it changes nothing on the wire.",
+        sysctls={"net.ipv4.tcp_migrate_req": 0, "net.ipv4.tcp_abort_on_overflow": 0,
+                 "net.ipv4.tcp_syncookies": 1},
+        server=["confounders", "--max-seconds", "60"],
+        client=["tunnel"],
+        ports=[8080, 8086],
+        capture_nft=NFLOG_NFT, iface="nflog:5", snaplen=256),
 }
 ORDER = list(SCENARIOS)
 
@@ -389,7 +455,7 @@ def record(name, out_dir, work_dir):
     client_sysctls = set_sysctls(sc["client_sysctls"], NS_CLI) if sc.get("client_sysctls") else {}
     iface = sc.get("iface", "rstd-s")
     cap_ns = sc.get("capture_ns", NS_SRV)
-    for ns, key in ((NS_SRV, "server_nft"), (NS_CLI, "client_nft")):
+    for ns, key in ((NS_SRV, "server_nft"), (NS_CLI, "client_nft"), (NS_SRV, "capture_nft")):
         if sc.get(key):
             subprocess.run(netns(ns, "nft", "-f", "-"), input=sc[key], text=True, check=True)
     client_args = list(sc["client"])
@@ -402,7 +468,7 @@ def record(name, out_dir, work_dir):
     try:
         trace_start()
         tcpdump = subprocess.Popen(
-            netns(cap_ns, "tcpdump", "-i", iface, "-s", str(SNAPLEN), "--immediate-mode", "-U", "-Z", "root",
+            netns(cap_ns, "tcpdump", "-i", iface, "-s", str(sc.get("snaplen", SNAPLEN)), "--immediate-mode", "-U", "-Z", "root",
                   "-w", tmp_pcap, *sc.get("tcpdump", [])),
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         procs.append(tcpdump)
@@ -462,8 +528,15 @@ def record(name, out_dir, work_dir):
               [(c["client_ip"], c["client_port"], c["server_ip"], c["server_port"], c["result"])
                for c in sorted(conns, key=lambda c: c["t_start"])])
     expected = sorted(result["expected"], key=lambda k: (k[1], k[0]))
-    write_csv(os.path.join(work, name + ".expected.csv"),
-              ["client_ip", "client_port", "server_ip", "server_port"], expected)
+    if sc.get("tunnel"):
+        # Tunnel captures: the fifth column names the encapsulation, outermost first (the contract is in
+        # Tests/Captures/README.md, "Files per capture").
+        write_csv(os.path.join(work, name + ".expected.csv"),
+                  ["client_ip", "client_port", "server_ip", "server_port", "tunnel"],
+                  [(*k, sc["tunnel"]) for k in expected])
+    else:
+        write_csv(os.path.join(work, name + ".expected.csv"),
+                  ["client_ip", "client_port", "server_ip", "server_port"], expected)
     near = sorted(result["near_misses"], key=lambda r: (r[1], r[3], r[0]))
     write_csv(os.path.join(work, name + ".expected-near-misses.csv"),
               ["client_ip", "client_port", "server_ip", "server_port", "kind"], near)
@@ -508,6 +581,13 @@ def record(name, out_dir, work_dir):
             problems.append("%s: no syncookie SYN-ACK was sent (the SYN queue never overflowed)" % name)
         write_csv(os.path.join(work, name + ".expected-summary.csv"), ["metric", "value"],
                   [("synacks_cookie_like", cookies_sent)])
+    census = None
+    if sc.get("tunnel"):
+        # Every TCP segment must sit inside the scenario's tunnel (information for the README too).
+        census = pcapcheck.tunnel_census(final_pcap)
+        if set(census) != {sc["tunnel"]}:
+            problems.append("%s: TCP segments by encapsulation %r, expected all inside %r"
+                            % (name, census, sc["tunnel"]))
     for p in problems:
         loud(p)
     result["disagreements"].extend(problems)
@@ -519,8 +599,8 @@ def record(name, out_dir, work_dir):
                      max_ms=round(ms[-1], 3) if ms else None)
     summary = dict(
         name=name, summary=sc["summary"], sysctls=sysctls, client_sysctls=client_sysctls, cookie=cookie,
-        iface=iface, tcpdump_args=sc.get("tcpdump", []),
-        snaplen=SNAPLEN, linktype=info["linktype"], precision=info["precision"], packets=info["packets"],
+        iface=iface, tcpdump_args=sc.get("tcpdump", []), tunnel_census=census,
+        snaplen=sc.get("snaplen", SNAPLEN), linktype=info["linktype"], precision=info["precision"], packets=info["packets"],
         bytes=os.path.getsize(final_pcap), kernel_drops=kernel_drops, client_seconds=round(client_seconds, 1),
         connections=len(conns), results=dict(collections.Counter(c["result"] for c in conns)),
         incidents=len(expected), server_counters=counters, ack_delay=ack_delay,
@@ -884,11 +964,16 @@ def readme(out_dir, work_dir):
         if os.path.exists(sp):
             with open(sp) as f:
                 sections[name] = section(json.load(f))
+    # Hand-written text after the last capture section (the compressed copies) is kept as it is.
+    ends = [m.end() for m in re.finditer(r"<!-- /capture:[^>]*-->\n", old)]
+    tail = old[ends[-1]:].lstrip("\n") if ends else ""
     with open(path, "w") as f:
         f.write(README_HEAD)
         for name in ORDER:
             if name in sections:
                 f.write(sections[name] + "\n")
+        if tail:
+            f.write("\n" + tail)
 
 
 def counts(d):
@@ -899,7 +984,7 @@ def fmt_ms(v):
     return "%.3g" % v if v < 1 else "%.0f" % v
 
 
-LINKTYPES = {1: "EN10MB (Ethernet)", 276: "LINUX_SLL2"}
+LINKTYPES = {1: "EN10MB (Ethernet)", 239: "NFLOG", 276: "LINUX_SLL2"}
 
 
 def section(s):
@@ -920,7 +1005,7 @@ def section(s):
         "- Capture: `tcpdump -i %s -s %d --immediate-mode -U%s` in %s; link type %s, %s-second timestamps, "
         "%d packets, "
         "%d bytes." % (s["iface"], s["snaplen"], "".join(" " + a for a in s["tcpdump_args"]),
-                       s.get("capture_ns", NS_SRV),
+                       ns_doc(s.get("capture_ns", NS_SRV)),
                        LINKTYPES.get(s["linktype"], s["linktype"]), s["precision"], s["packets"], s["bytes"]),
         "- Client view (%d attempts): %s." % (s["connections"], results),
         "- Expected incidents: **%d**; RST origins: %s." % (s["incidents"], counts(s.get("origins")) or "none"),
@@ -945,6 +1030,9 @@ def section(s):
         lines.append("- Wire: the client's handshake ACK followed the SYN-ACK after %s ms median (%s-%s ms) over "
                      "%d handshakes; %d of those ACKs carried the request." % (
                          fmt_ms(a["median_ms"]), fmt_ms(a["min_ms"]), fmt_ms(a["max_ms"]), a["flows"], a["with_data"]))
+    if s.get("tunnel_census"):
+        lines.append("- TCP segments by encapsulation (scripts/captures/pcapcheck.py): %s." % "; ".join(
+            "`%s` %d" % (k or "none", v) for k, v in sorted(s["tunnel_census"].items())))
     lines.append("- Wire check: %d of %d expected incidents show SYN, SYN-ACK, ACK, then RST without ACK with "
                  "seq = SYN-ACK seq + 1; %d other flows show that shape." % (
                      s["incidents"] - len(s["wire_missing"]), s["incidents"], len(s["wire_signature_not_expected"])))
@@ -987,21 +1075,28 @@ namespaces; they are removed on exit. No netem or iptables. Crafted packets only
 says so: the raw-socket RST injections in normal-confounders and the raw-socket client with wrong
 handshake ACKs in near-misses. nftables rules only in firewall-reject (the server's REJECT) and
 near-misses (the client namespace drops its own kernel's RSTs to the raw client's SYN-ACKs). The
-hand-crafted edge cases (`crafted-*`) are described in [CRAFTED.md](CRAFTED.md), and the
+hand-crafted edge cases (`crafted-*`) are described in [CRAFTED.md](CRAFTED.md), the captures
+derived from real ones by `scripts/wrap-captures.py` (tunnels the kernel here cannot make,
+other link types, cut headers: `tunnel-*`, `link-*`, `cut-*`) in [DERIVED.md](DERIVED.md), and the
 reuseport listener lab (`reuseport-lab.*`, which listener the kernel chose for each connection)
 in [../Lab/README.md](../Lab/README.md).
 
-Regenerate (as root; needs iproute2, tcpdump, nftables (`nft`) and tracefs; overwrites every file
-listed here and this README; about a minute and a half):
+Regenerate (as root; needs iproute2, tcpdump, nftables (`nft`), tracefs, and VXLAN and
+nfnetlink_log in the kernel; overwrites every file listed here and this README; about two minutes):
 
     scripts/make-captures            # or: scripts/make-captures NAME...
 
 Timing differs per run, so ports and counts change, but each expected file is made in the same run
-as its capture and this README is rewritten from that run. `KEEP_WORK=1` keeps the logs and trace.
+as its capture and this README is rewritten from that run. `KEEP_WORK=1` keeps the logs and trace;
+`RSTD_NS_PREFIX=rstd16-` (say) renames the namespaces and the tracefs instance, so that two runs on
+one machine do not meet (the tracepoint is global, though: runs that overlap in time may still see
+each other's resets if they use the same addresses). `scripts/check-captures` checks the tunnel,
+NFLOG and derived captures with tshark.
 
 ## Files per capture
 
-- `NAME.pcap`: pcap, snap length 128.
+- `NAME.pcap`: pcap, snap length 128 (vxlan-ipv4, vxlan-ipv6: 192, for the encapsulation; nflog: 256, for
+  the attributes before the packet, which take 100 bytes).
 - `NAME.client.csv`: one row per connection attempt, the client program's own view, in start order:
   `client_ip,client_port,server_ip,server_port,result`. Result: `response` (got reply bytes),
   `reset_after_connect` (connect() succeeded, then send/recv failed with ECONNRESET or EPIPE before
@@ -1012,6 +1107,15 @@ as its capture and this README is rewritten from that run. `KEEP_WORK=1` keeps t
   IPv6 in RFC 5952 form.
 - `NAME.expected.csv`: the incidents the tool must report, exactly:
   `client_ip,client_port,server_ip,server_port`, sorted by client port; may be header only.
+  Captures of tunnelled traffic (vxlan-*, and the wrapped `tunnel-*` files of CRAFTED.md) add a
+  fifth column, `tunnel`: the encapsulation layers outside the inner IP packet, outermost first,
+  joined by ` / `; each layer one of `vxlan vni=N`, `geneve vni=N`, `gre key=N` or `gre` (no
+  key), `erspan session=N` (types II and III; `erspan` for type I; the GRE that carries ERSPAN is
+  not named separately), `mpls label=N` (one layer per label), `pppoe session=N`, `ip-in-ip` (IP
+  protocol 4), `ipv6-in-ip` (IP protocol 41), numbers in decimal; VLAN tags are never named;
+  empty when there is no encapsulation. Example: `vxlan vni=4242 / gre key=5`. The addresses
+  and ports are the inner packet's; the outer addresses are not part of a flow's identity, but
+  the tunnel is (the same inner 4-tuple in two tenants is two flows).
 - `NAME.expected-near-misses.csv`: the near misses, exactly, one row per connection attempt:
   `client_ip,client_port,server_ip,server_port,kind`, sorted by client port, then server port;
   may be header only. Kinds below.

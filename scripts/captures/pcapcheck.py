@@ -1,7 +1,8 @@
 """Minimal pcap reader, used only to *check* a finished capture (never to make the
 expected files): does each expected incident show SYN, SYN-ACK, ACK and then a RST
 without ACK whose seq is the SYN-ACK's seq + 1, and which other flows show that
-same shape? Handles pcap (micro/nano), EN10MB and LINUX_SLL2, IPv4 and IPv6.
+same shape? Handles pcap (micro/nano), EN10MB, LINUX_SLL2 and NFLOG, IPv4 and IPv6, and VXLAN
+(UDP 4789 and 8472) around them.
 """
 
 import ipaddress
@@ -9,6 +10,7 @@ import struct
 
 LINKTYPE_ETHERNET = 1
 LINKTYPE_LINUX_SLL2 = 276
+LINKTYPE_NFLOG = 239
 
 
 def read_pcap(path):
@@ -36,36 +38,84 @@ def parse_pcap(data, path):
     return linktype & 0xFFFF, snaplen, "nano" if nano else "micro", pkts
 
 
+# UDP destination ports whose payload is VXLAN (RFC 7348): IANA's 4789 and Linux's old default 8472.
+VXLAN_PORTS = (4789, 8472)
+
+
 def tcp_headers(path):
     """Yields (ts, packet, src, dst, tcp_offset, tcp_length) for every IPv4 or IPv6 TCP packet of an
-    Ethernet (VLAN tags skipped) or Linux cooked v2 capture; tcp_length comes from the IP length fields,
-    so it survives the snap length."""
+    Ethernet (VLAN tags skipped) or Linux cooked v2 capture, also inside VXLAN (the inner addresses);
+    tcp_length comes from the IP length fields, so it survives the snap length."""
+    for ts, b, src, dst, t, tcp_len, _ in tcp_headers_tunnels(path):
+        yield ts, b, src, dst, t, tcp_len
+
+
+def tcp_headers_tunnels(path):
+    """tcp_headers plus the encapsulation of each packet, as the `tunnel` column of expected.csv
+    writes it ("vxlan vni=N" per VXLAN layer, outermost first, joined by " / "; "" for none)."""
     linktype, _, _, pkts = read_pcap(path)
     for ts, _, _, b in pkts:
         if linktype == LINKTYPE_ETHERNET:
             etype, off = struct.unpack("!H", b[12:14])[0], 14
-            while etype in (0x8100, 0x88A8):
-                etype, off = struct.unpack("!H", b[off + 2:off + 4])[0], off + 4
         elif linktype == LINKTYPE_LINUX_SLL2:
             etype, off = struct.unpack("!H", b[0:2])[0], 20
+        elif linktype == LINKTYPE_NFLOG:
+            etype, off = nflog_payload(b)
         else:
             raise ValueError("unsupported link type %d" % linktype)
-        if etype == 0x0800 and len(b) >= off + 20:
-            ihl = (b[off] & 15) * 4
-            if b[off + 9] != 6:
+        layers = []
+        for _ in range(8):  # bounded: at most 8 encapsulation layers
+            while etype in (0x8100, 0x88A8) and len(b) >= off + 4:
+                etype, off = struct.unpack("!H", b[off + 2:off + 4])[0], off + 4
+            if etype == 0x0800 and len(b) >= off + 20:
+                ihl = (b[off] & 15) * 4
+                proto = b[off + 9]
+                src, dst = ipaddress.ip_address(b[off + 12:off + 16]), ipaddress.ip_address(b[off + 16:off + 20])
+                t = off + ihl
+                ip_len = struct.unpack("!H", b[off + 2:off + 4])[0] - ihl
+            elif etype == 0x86DD and len(b) >= off + 40:
+                proto = b[off + 6]
+                src, dst = ipaddress.ip_address(b[off + 8:off + 24]), ipaddress.ip_address(b[off + 24:off + 40])
+                t = off + 40
+                ip_len = struct.unpack("!H", b[off + 4:off + 6])[0]
+            else:
+                break
+            if proto == 6:
+                yield ts, b, src, dst, t, ip_len, " / ".join(layers)
+                break
+            if proto == 17 and len(b) >= t + 16 and struct.unpack("!H", b[t + 2:t + 4])[0] in VXLAN_PORTS:
+                vni = int.from_bytes(b[t + 12:t + 15], "big")
+                layers.append("vxlan vni=%d" % vni)
+                off = t + 16 + 14  # UDP, VXLAN, inner Ethernet
+                if len(b) < off:
+                    break
+                etype = struct.unpack("!H", b[off - 2:off])[0]
                 continue
-            src, dst = ipaddress.ip_address(b[off + 12:off + 16]), ipaddress.ip_address(b[off + 16:off + 20])
-            t = off + ihl
-            tcp_len = struct.unpack("!H", b[off + 2:off + 4])[0] - ihl
-        elif etype == 0x86DD and len(b) >= off + 40:
-            if b[off + 6] != 6:
-                continue
-            src, dst = ipaddress.ip_address(b[off + 8:off + 24]), ipaddress.ip_address(b[off + 24:off + 40])
-            t = off + 40
-            tcp_len = struct.unpack("!H", b[off + 4:off + 6])[0]
-        else:
-            continue
-        yield ts, b, src, dst, t, tcp_len
+            break
+
+
+def nflog_payload(b):
+    """(ethertype, offset) of the packet in an NFLOG record: a 4-byte header (family: 2 IPv4, 10 IPv6)
+    then TLVs (host-endian 16-bit length including the 4-byte TLV header, 16-bit type, padded to 4);
+    type 9, NFULA_PAYLOAD, holds the packet from its IP header."""
+    etype = {2: 0x0800, 10: 0x86DD}.get(b[0], 0)
+    off = 4
+    while off + 4 <= len(b):
+        length, typ = struct.unpack("<HH", b[off:off + 4])
+        if length < 4:
+            break
+        if typ & 0x7FFF == 9:
+            return etype, off + 4
+        off += (length + 3) & ~3
+    return 0, len(b)
+
+
+def tunnel_census(path):
+    """{tunnel string: TCP packets} over the whole capture."""
+    out = {}
+    for *_, tunnel in tcp_headers_tunnels(path):
+        out[tunnel] = out.get(tunnel, 0) + 1
+    return out
 
 
 def tcp_segments(path):
