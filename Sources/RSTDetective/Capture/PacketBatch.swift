@@ -25,16 +25,21 @@ import Synchronization
     private let records: UnsafeMutableBufferPointer<Record>
     /// The most packets the batch holds.
     let capacity: Int
+    /// The ports the analysis reads as VXLAN, so that the headers inside those tunnels are kept too.
+    private let vxlanPorts: VXLANPorts
     private var used = 0
     /// Packets in the batch.
     private(set) var count = 0
     /// Set on the last batch of a run read ahead: what the reader has to report besides the packets.
     var totals: CaptureFileReader.Totals?
 
-    /// - Parameter capacity: The most packets the batch holds.
-    init(capacity: Int) {
+    /// - Parameters:
+    ///   - capacity: The most packets the batch holds.
+    ///   - vxlanPorts: The UDP ports the analysis reads as VXLAN.
+    init(capacity: Int, vxlanPorts: VXLANPorts) {
         precondition(capacity > 0, "a batch holds at least one packet")
         self.capacity = capacity
+        self.vxlanPorts = vxlanPorts
         // Pages are touched only as copies reach them: small packets leave most of this untouched.
         unsafe bytes = UnsafeMutableRawBufferPointer.allocate(
             byteCount: capacity * PacketDecoder.maximumHeaderBytes, alignment: 16)
@@ -53,7 +58,7 @@ import Synchronization
     @inline(__always)
     func take(_ info: PacketInfo, _ packet: RawSpan, _ linkType: LinkType) {
         precondition(count < capacity, "a packet for a full batch")
-        let length = PacketDecoder.headerExtent(packet, linkType: linkType)
+        let length = PacketDecoder.headerExtent(packet, linkType: linkType, vxlanPorts: vxlanPorts)
         // SAFETY: `count < capacity`, checked above; each of the `count` packets before this one used at
         // most `maximumHeaderBytes`, and so does this one (`headerExtent` is at most that and at most the
         // span's length), so `used + length <= capacity * maximumHeaderBytes`, the storage's size. The span's
@@ -108,8 +113,9 @@ final class BatchChannel: Sendable {
     /// - Parameters:
     ///   - batches: The batches in circulation.
     ///   - capacity: Packets per batch.
-    init(batches: Int, capacity: Int) {
-        self.batches = (0..<batches).map { _ in PacketBatch(capacity: capacity) }
+    ///   - vxlanPorts: The UDP ports the analysis reads as VXLAN.
+    init(batches: Int, capacity: Int, vxlanPorts: VXLANPorts) {
+        self.batches = (0..<batches).map { _ in PacketBatch(capacity: capacity, vxlanPorts: vxlanPorts) }
     }
 
     /// Waits for an empty batch (reader).

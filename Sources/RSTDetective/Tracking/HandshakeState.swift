@@ -94,6 +94,9 @@ struct HandshakeState {
     /// maximum delay after the handshake ACK.
     var deadlineNanos: Int64
     var history = History()
+    /// Whether the client's SYN came through a tunnel, whose path the tracker keeps aside (it is rare, and the
+    /// state stays small); the flow key holds the tunnel's tenant.
+    var hasTunnel: Bool
 
     /// A new attempt from the client's SYN.
     init(syn: TCPSegment, clientIsLower: Bool, handshakeTimeoutNanos: Int64) {
@@ -104,6 +107,7 @@ struct HandshakeState {
         self.synOptions = syn.fingerprint.options
         self.clientNextSequence = syn.sequenceNumber &+ 1 &+ UInt32(clamping: syn.payloadLength)
         self.synTimeNanos = syn.timestampNanos
+        self.hasTunnel = !syn.tunnel.isEmpty
         self.deadlineNanos = syn.timestampNanos &+ handshakeTimeoutNanos
         history.record(syn.flags, hasPayload: syn.payloadLength > 0, fromClient: true)
     }
