@@ -33,6 +33,8 @@ public struct PacketCounts: Sendable, Equatable {
     public var filteredOut = 0
     /// Packets decoded as TCP.
     public var tcpPackets = 0
+    /// Packets decoded as TCP whose TCP header the snap length cut after the fields the tracker needs.
+    public var tcpHeadersCut = 0
     /// Packets skipped, indexed by `SkipReason.rawValue`.
     public var skipped = [Int](repeating: 0, count: SkipReason.allCases.count)
     /// The earliest timestamp, or nil without a packet.

@@ -35,6 +35,7 @@ package struct PacketPipeline: PacketSink {
         switch PacketDecoder.decode(bytes, info: info, linkType: linkType, vxlanPorts: vxlanPorts) {
         case .tcp(let segment):
             counts.count(info, skipped: nil)
+            if segment.isHeaderCut { counts.tcpHeadersCut &+= 1 }
             tracker.process(segment, observer: &report)
         case .skipped(.truncated) where info.capturedLength > PacketDecoder.maximumHeaderBytes:
             // The record has the bytes; the decoder does not read that far.

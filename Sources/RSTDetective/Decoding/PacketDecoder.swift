@@ -210,17 +210,18 @@ public enum PacketDecoder {
         // walk stops only where `decode` stops too, having read no byte that `decode` does not read.
         var walk = Walk(wireLength: Int(UInt32.max), vxlanPorts: vxlanPorts)
         guard case .at(let tcpOffset) = walkToTCP(visible, linkType: linkType, walk: &walk),
-            fallback >= tcpOffset + 20
+            fallback >= tcpOffset + 14
         else { return fallback }
-        // The decoder reads 20 bytes of TCP header even when its data offset says less.
+        // The decoder reads 20 bytes of TCP header, if they are there, even when its data offset says less.
         let tcpLength = max(20, Int(visible.uncheckedUInt8(at: tcpOffset + 12) >> 4) * 4)  // SAFETY: checked above
         return min(fallback, tcpOffset + tcpLength)
     }
 
     /// The flags and `FlowKey.presenceHash` of a packet in the most common framings, Ethernet II with IPv4
     /// without options (not a fragment) or IPv6 without extension headers, then TCP, when `decode` would
-    /// read it as a TCP segment; nil for any other packet, which then takes `decode`. With
-    /// `HandshakeTracker.processUntracked`, most packets of a busy capture are settled by these few loads.
+    /// read it as a TCP segment with its whole header captured; nil for any other packet, which then takes
+    /// `decode`. With `HandshakeTracker.processUntracked`, most packets of a busy capture are settled by these
+    /// few loads.
     @inline(__always)
     package static func commonTCPFields(_ bytes: RawSpan, info: PacketInfo, linkType: LinkType) -> (
         flags: TCPFlags, presenceHash: UInt64
@@ -239,7 +240,10 @@ public enum PacketDecoder {
                 bytes.uncheckedUInt8(at: 23) == 6
             else { return nil }
             let tcpHeaderLength = Int(bytes.uncheckedUInt8(at: 46) >> 4) * 4
-            guard tcpHeaderLength >= 20, tcpHeaderLength <= totalLength - 20 else { return nil }
+            // A header the snap length cut takes `decode`, which counts it.
+            guard tcpHeaderLength >= 20, tcpHeaderLength <= totalLength - 20,
+                tcpHeaderLength <= bytes.byteCount - 34
+            else { return nil }
             let presenceHash = FlowKey.presenceHash(
                 IPAddress(ipv4: bytes.uncheckedUInt32(at: 26)), bytes.uncheckedUInt16(at: 34),
                 IPAddress(ipv4: bytes.uncheckedUInt32(at: 30)), bytes.uncheckedUInt16(at: 36))
@@ -254,7 +258,8 @@ public enum PacketDecoder {
         if payloadLength == 0 { payloadLength = info.wireLength - 54 }
         guard payloadLength <= info.wireLength - 54 else { return nil }
         let tcpHeaderLength = Int(bytes.uncheckedUInt8(at: 66) >> 4) * 4
-        guard tcpHeaderLength >= 20, tcpHeaderLength <= payloadLength else { return nil }
+        guard tcpHeaderLength >= 20, tcpHeaderLength <= payloadLength, tcpHeaderLength <= bytes.byteCount - 54
+        else { return nil }
         let presenceHash = FlowKey.presenceHash(
             IPAddress(high: bytes.uncheckedUInt64(at: 22), low: bytes.uncheckedUInt64(at: 30)),
             bytes.uncheckedUInt16(at: 54),
@@ -352,7 +357,9 @@ public enum PacketDecoder {
         return .skipped(.badIPHeader)
     }
 
-    /// RFC 9293 §3.1.
+    /// RFC 9293 §3.1. The first 14 bytes (ports, sequence and acknowledgment numbers, data offset and
+    /// flags) are all the tracker needs; when the snap length cuts the header after them, the fields it cut
+    /// (window, options) are left empty and the segment says so (`isHeaderCut`).
     @inline(__always)
     private static func decodeTCP(_ bytes: RawSpan, at offset: Int, walk: Walk, timestampNanos: Int64)
         -> DecodeResult
@@ -360,11 +367,12 @@ public enum PacketDecoder {
         let ipPayloadLength = walk.ipPayloadLength
         // A payload too short for any TCP header: the IP lengths leave no room for it.
         guard ipPayloadLength >= 20 else { return .skipped(.tcpDataOffsetInvalid) }
-        guard bytes.byteCount >= offset + 20 else { return .skipped(.truncated) }
-        // SAFETY for the loads below: byteCount >= offset + 20.
+        guard bytes.byteCount >= offset + 14 else { return .skipped(.truncated) }
+        // SAFETY for the loads below: byteCount >= offset + 14.
         let headerLength = Int(bytes.uncheckedUInt8(at: offset + 12) >> 4) * 4
         guard headerLength >= 20, headerLength <= ipPayloadLength else { return .skipped(.tcpDataOffsetInvalid) }
         let flags = TCPFlags(rawValue: bytes.uncheckedUInt8(at: offset + 13))
+        let isHeaderCut = bytes.byteCount < offset + headerLength
         var fingerprint = PacketFingerprint()
         if flags.isDisjoint(with: [.syn, .rst]) {
             // Of the others only a handshake ACK's traffic class is looked at.
@@ -372,7 +380,10 @@ public enum PacketDecoder {
         } else {
             fingerprint = Self.fingerprint(
                 bytes, ipOffset: walk.ipOffset, isIPv6: walk.isIPv6, linkSource: walk.linkSource)
-            if headerLength > 20 { fingerprint.options = options(bytes, from: offset + 20, to: offset + headerLength) }
+            if headerLength > 20 {
+                fingerprint.options =
+                    isHeaderCut ? nil : options(bytes, from: offset + 20, to: offset + headerLength)
+            }
         }
         return .tcp(
             TCPSegment(
@@ -385,10 +396,12 @@ public enum PacketDecoder {
                 sequenceNumber: bytes.uncheckedUInt32(at: offset + 4),
                 acknowledgmentNumber: bytes.uncheckedUInt32(at: offset + 8),
                 flags: flags,
-                window: bytes.uncheckedUInt16(at: offset + 14),
+                // SAFETY: checked by the condition.
+                window: bytes.byteCount >= offset + 16 ? bytes.uncheckedUInt16(at: offset + 14) : nil,
                 payloadLength: ipPayloadLength - headerLength,
                 fingerprint: fingerprint,
-                tunnel: walk.tunnel))
+                tunnel: walk.tunnel,
+                isHeaderCut: isHeaderCut))
     }
 
     /// The IPv4 TOS or IPv6 traffic class of the IP header at `ipOffset`, whose bytes the caller checked.
@@ -420,14 +433,14 @@ public enum PacketDecoder {
         return fingerprint
     }
 
-    /// The option kinds in the TCP options from `start` to `end` (RFC 9293 §3.2): End of Option List stops
-    /// the walk, No-Operation is one byte, every other option gives its length. Options past the captured
-    /// bytes, or a length that does not fit, add `other`.
+    /// The option kinds in the TCP options from `start` to `end`, which the caller checked are captured
+    /// (RFC 9293 §3.2): End of Option List stops the walk, No-Operation is one byte, every other option gives
+    /// its length. A length that does not fit the header adds `other`.
     private static func options(_ bytes: RawSpan, from start: Int, to end: Int) -> TCPOptionSet {
+        // SAFETY for every load below: it lies before `end`, and end <= byteCount (the caller's check).
         // Linux's own SYN and SYN-ACK with timestamps: MSS(4) SACK-permitted(2) timestamps(10) NOP window
         // scale(3), one load each for the kinds and lengths.
-        // SAFETY for the two loads: start + 20 == end <= byteCount.
-        if end - start == 20, end <= bytes.byteCount,
+        if end - start == 20,
             bytes.uncheckedUInt64(at: start) & 0xffff_0000_ffff_ffff == 0x0204_0000_0402_080a,
             bytes.uncheckedUInt32(at: start + 16) & 0xffff_ff00 == 0x0103_0300
         {
@@ -435,16 +448,15 @@ public enum PacketDecoder {
         }
         var set = TCPOptionSet()
         var position = start
-        let limit = min(end, bytes.byteCount)
-        while position < limit {
-            let kind = bytes.uncheckedUInt8(at: position)  // SAFETY: position < byteCount
+        while position < end {
+            let kind = bytes.uncheckedUInt8(at: position)
             if kind == 0 { return set }
             if kind == 1 {
                 position += 1
                 continue
             }
-            guard position + 1 < limit else { break }
-            let length = Int(bytes.uncheckedUInt8(at: position + 1))  // SAFETY: position + 1 < byteCount
+            guard position + 1 < end else { break }
+            let length = Int(bytes.uncheckedUInt8(at: position + 1))
             guard length >= 2, position + length <= end else { break }
             set.insert(.kind(kind))
             position += length

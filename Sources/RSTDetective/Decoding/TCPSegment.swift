@@ -19,16 +19,20 @@ public struct TCPSegment: Sendable, Equatable {
     public var acknowledgmentNumber: UInt32
     public var sourcePort: UInt16
     public var destinationPort: UInt16
-    public var window: UInt16
+    /// nil when the snap length cut the header before it.
+    public var window: UInt16?
     public var flags: TCPFlags
     /// Whether the segment came in an IPv6 packet (an IPv4-mapped address alone does not tell).
     public var isIPv6: Bool
+    /// Whether the snap length cut the TCP header (after the 14 bytes the tracker needs): the fields it cut
+    /// are empty, not guessed.
+    public var isHeaderCut: Bool
 
     public init(
         timestampNanos: Int64, source: IPAddress, destination: IPAddress, sourcePort: UInt16,
         destinationPort: UInt16, isIPv6: Bool, sequenceNumber: UInt32, acknowledgmentNumber: UInt32,
-        flags: TCPFlags, window: UInt16, payloadLength: Int, fingerprint: PacketFingerprint = PacketFingerprint(),
-        tunnel: TunnelPath = TunnelPath()
+        flags: TCPFlags, window: UInt16?, payloadLength: Int, fingerprint: PacketFingerprint = PacketFingerprint(),
+        tunnel: TunnelPath = TunnelPath(), isHeaderCut: Bool = false
     ) {
         self.timestampNanos = timestampNanos
         self.source = source
@@ -43,5 +47,6 @@ public struct TCPSegment: Sendable, Equatable {
         self.payloadLength = payloadLength
         self.fingerprint = fingerprint
         self.tunnel = tunnel
+        self.isHeaderCut = isHeaderCut
     }
 }

@@ -120,7 +120,8 @@ public struct Connection: Sendable {
         let isIPv6 = handshake.isIPv6
         let fingerprint = reset.fingerprint
         var fields = [
-            String(reset.sequenceNumber), reset.flags.text, String(reset.window), fingerprint.options.text,
+            String(reset.sequenceNumber), reset.flags.text, reset.window.map { String($0) } ?? "",
+            fingerprint.options?.text ?? "",
         ]
         let comparison = provenance
         fields += [

@@ -2,7 +2,8 @@ import Testing
 
 @testable import RSTDetective
 
-/// Flows through tunnels through the whole pipeline: decoder, tracker and report.
+/// Flows through tunnels, and packets with cut TCP headers, through the whole pipeline: decoder, tracker and
+/// report.
 @Suite struct TunnelFlowTests {
     typealias B = PacketBuilder
 
@@ -11,17 +12,18 @@ import Testing
         var connections: [Connection] = []
     }
 
-    /// Runs Ethernet `packets` through a pipeline, 1 ms apart.
-    static func run(_ packets: [[UInt8]], options: AnalysisOptions = AnalysisOptions()) -> (
-        PacketCounts, [Connection]
-    ) {
+    /// Runs Ethernet `packets` through a pipeline, 1 ms apart, each captured up to `snapLength` bytes.
+    static func run(
+        _ packets: [[UInt8]], snapLength: Int = 65535, options: AnalysisOptions = AnalysisOptions()
+    ) -> (PacketCounts, [Connection]) {
         let collector = Collector()
         var pipeline = PacketPipeline(options: options) { collector.connections.append($0) }
         for (index, packet) in packets.enumerated() {
+            let captured = min(packet.count, snapLength)
             let info = PacketInfo(
-                timestampNanos: 1_000_000_000 + Int64(index) * 1_000_000, capturedLength: packet.count,
+                timestampNanos: 1_000_000_000 + Int64(index) * 1_000_000, capturedLength: captured,
                 wireLength: packet.count)
-            packet.withUnsafeBytes { pipeline.process(info, bytes: $0.bytes, linkType: .ethernet) }
+            packet.prefix(captured).withUnsafeBytes { pipeline.process(info, bytes: $0.bytes, linkType: .ethernet) }
         }
         pipeline.finish(at: nil)
         return (pipeline.counts, collector.connections)
@@ -106,5 +108,30 @@ import Testing
         #expect(connections.count == 1)
         #expect(connections.first?.isIncident == true)
         #expect(connections.first?.handshake.tunnel.text == "ip-in-ip")
+    }
+
+    /// IPv6 at snap length 68 (Ethernet 14 + IPv6 40 + 14 bytes of TCP): every packet's TCP header is cut,
+    /// the incident is still found, and the cut headers are counted.
+    @Test func ipv6AtSnapLength68KeepsItsIncidents() throws {
+        let packets = Self.signature().map { ipv4 in
+            // The same segment over IPv6, client 2001:db8::1, server 2001:db8::2.
+            let fromClient = ipv4[12...15].elementsEqual([10, 1, 0, 1])
+            return B.ethernet(
+                B.ipv6(Array(ipv4[20...]), source: fromClient ? 1 : 2, destination: fromClient ? 2 : 1),
+                etherType: 0x86dd)
+        }
+        let (counts, connections) = Self.run(packets, snapLength: 68)
+        let incident = try #require(connections.first)
+        #expect(connections.count == 1)
+        #expect(incident.isIncident)
+        #expect(incident.handshake.client.description == "2001:db8::1")
+        #expect(counts.tcpPackets == 4)
+        #expect(counts.tcpHeadersCut == 4)
+        // The RST's window was cut: its column is empty, not 0.
+        let fields = incident.incidentCSVFields
+        #expect(fields[Connection.incidentCSVHeader.firstIndex(of: "rst_window")!] == "")
+        #expect(fields[Connection.incidentCSVHeader.firstIndex(of: "tunnel")!] == "")
+        // Whole headers are not counted.
+        #expect(Self.run(packets).0.tcpHeadersCut == 0)
     }
 }
