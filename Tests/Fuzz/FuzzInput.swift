@@ -5,7 +5,7 @@ import RSTDetective
 /// One fuzzing input, run through everything that reads packet bytes.
 ///
 /// The first byte chooses what the rest is:
-/// - below 0x80, a sequence of packets of one link type (the byte modulo 6), each a 2-byte big-endian
+/// - below 0x80, a sequence of packets of one link type (the byte modulo 13), each a 2-byte big-endian
 ///   length, a byte of extra wire length and a byte of time step (milliseconds), then its bytes. Each
 ///   packet goes through `PacketDecoder.decode`, the `commonTCPFields` shortcut and the decoding of only
 ///   the bytes a batch keeps (`headerExtent`), which must all agree, and the whole pipeline: counts,
@@ -15,7 +15,10 @@ import RSTDetective
 ///   of inputs. Bit 0 set reads ahead on a second thread, in batches of 1 + bits 1 to 4 packets, so that the
 ///   ring of batches wraps and the threads hand over often.
 enum FuzzInput {
-    static let linkTypes: [LinkType] = [.ethernet, .linuxSLL, .linuxSLL2, .raw, .null, .other(147)]
+    static let linkTypes: [LinkType] = [
+        .ethernet, .linuxSLL, .linuxSLL2, .raw, .null, .other(147), .ppp, .ciscoHDLC, .nflog, .ipOverInfiniBand,
+        .ieee80211, .radiotap, .ppi,
+    ]
 
     static func run(_ input: UnsafeRawBufferPointer) {
         guard let selector = input.first else { return }

@@ -95,6 +95,17 @@ enum Binary {
         CorruptionTests.records(capture).map(\.end)
     }
 
+    /// Record `index` of a little-endian classic pcap, its timestamp moved `seconds` later: a packet that moves
+    /// capture time past the hold of the incidents before it (`CauseClassifier.holdNanos`, 2 s), so that
+    /// their rows are written without the input ending.
+    static func record(_ index: Int, of capture: Data, movedLater seconds: UInt32) -> Data {
+        let record = CorruptionTests.records(capture)[index]
+        var bytes = Data(capture[record.offset..<record.end])
+        let moved = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) } + seconds
+        bytes.replaceSubrange(bytes.startIndex..<bytes.startIndex + 4, with: withUnsafeBytes(of: moved) { Data($0) })
+        return bytes
+    }
+
     /// Starts a live capture, `executable` with `arguments` (such as `ip netns exec NS rst-detective capture
     /// -i lo ...`), standard output discarded and standard error to a new file `errors`; kills it after
     /// `seconds` if it is still running; waits for its start line, `listening on INTERFACE`.
@@ -144,7 +155,7 @@ enum Binary {
             "ack_to_rst_us", "hash", "bucket", "bucket_if_fewer", "bucket_if_more", "moves_on_churn", "history",
             "rst_seq", "rst_flags", "rst_window", "rst_options", "synack_ttl", "rst_ttl", "ttl_delta", "rst_ip_id",
             "rst_df", "ack_tos", "rst_tos", "tos_echo", "synack_flow_label", "rst_flow_label", "synack_mac",
-            "rst_mac", "rst_origin", "kernel_reason", "tunnel",
+            "rst_mac", "rst_origin", "kernel_reason", "cause", "tunnel",
         ] {
             #expect(header.contains(column), "incidents.csv lacks \(column)")
         }
@@ -153,11 +164,11 @@ enum Binary {
         #expect(incidents[2].contains(",2001:db8::1,40004,2001:db8::2,8080,"))
         // The IPv4 kernel RST to a TOS-0 ACK could be a REJECT on the server; the IPv6 one has a flow label.
         #expect(incidents[1].contains(",ShADr,2548702042,R,0,,64,64,0,0,1,0x00,0x00,n/a,,,"))
-        // No kernel reason, no tunnel.
-        #expect(incidents[1].hasSuffix(",same-host,,"))
+        // No kernel reason; the cause; no tunnel.
+        #expect(incidents[1].hasSuffix(",same-host,,listener_closed,"))
         #expect(
             try String(contentsOf: directory.appendingPathComponent("incidents.csv"), encoding: .utf8)
-                .hasSuffix(",same-stack,,\r\n"))
+                .hasSuffix(",same-stack,,listener_closed,\r\n"))
         #expect(try lines("by-source-port.csv").first == "client_port,incidents,handshakes")
         #expect(try lines("by-source-port.csv").contains("40001,1,1"))
         #expect(try lines("by-bucket.csv") == ["bucket,incidents,handshakes,expected_incidents", "0,2,3,2.000"])
@@ -264,9 +275,9 @@ enum Binary {
         let text = try String(contentsOfFile: nearMisses, encoding: .utf8)
         let lines = text.split(whereSeparator: \.isNewline)
         let header = try #require(lines.first).split(separator: ",", omittingEmptySubsequences: false)
-        #expect(header.count == 39)
+        #expect(header.count == 40)
         #expect(header.last == "kind")
-        #expect(lines.dropFirst().allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 39 })
+        #expect(lines.dropFirst().allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 40 })
         let rows = ReusePortCommandsTests.rows(text).map { "\(LiveCaptureTests.tuple($0)) \($0["kind"] ?? "")" }
         let expected = ReusePortCommandsTests.rows(
             try String(contentsOfFile: Binary.capture("near-misses.expected-near-misses.csv"), encoding: .utf8)
@@ -294,7 +305,7 @@ enum Binary {
             "server_isn", "hash", "bucket", "bucket_if_fewer", "bucket_if_more", "moves_on_churn", "history",
             "rst_seq", "rst_flags", "rst_window", "rst_options", "synack_ttl", "rst_ttl", "ttl_delta", "rst_ip_id",
             "rst_df", "ack_tos", "rst_tos", "tos_echo", "synack_flow_label", "rst_flow_label", "synack_mac",
-            "rst_mac", "rst_origin", "kernel_reason", "tunnel",
+            "rst_mac", "rst_origin", "kernel_reason", "cause", "tunnel",
         ]
         var origins: [String] = []
         for line in lines {
@@ -353,7 +364,7 @@ enum Binary {
         #expect(run.status == 0)
         let rows = try String(contentsOf: incidents, encoding: .utf8).split(whereSeparator: \.isNewline)
         #expect(rows.count == 3)
-        #expect(rows.allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 38 })
+        #expect(rows.allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 39 })
     }
 
     @Test func anUnwritableReportDirectoryExitsTwo() throws {
@@ -375,17 +386,17 @@ enum Binary {
     @Test func writesEachIncidentBeforeTheInputEnds() throws {
         let capture = try Data(contentsOf: URL(fileURLWithPath: Binary.capture("crafted-pcap-le-usec.pcap")))
         let run = try Binary.PipedRun(["analyze", "--quiet", "-"])
-        // The first incident's RST is the 5th record; six are sent, and the rest only after its row came.
-        let sent = Binary.recordEnds(capture)[5]
-        try run.write(capture.prefix(sent))
-        var received = run.readLines(2)
+        // The first incident's RST is the 5th record; then a packet 3 s later ends the hold of its cause, and
+        // its row must come before the input ends.
+        let sent = Binary.recordEnds(capture)[4]
+        try run.write(capture.prefix(sent) + Binary.record(5, of: capture, movedLater: 3))
+        let received = run.readLines(2)
         #expect(String(decoding: received, as: UTF8.self).contains(",10.1.0.1,40001,10.1.0.2,8080,"))
-        try run.write(capture.dropFirst(sent))
         try run.input.fileHandleForWriting.close()
-        received += run.output.fileHandleForReading.readDataToEndOfFile()
+        let rest = run.output.fileHandleForReading.readDataToEndOfFile()
         run.process.waitUntilExit()
         #expect(run.process.terminationStatus == 0)
-        #expect(received.split(separator: UInt8(ascii: "\n")).count == 3)
+        #expect((received + rest).split(separator: UInt8(ascii: "\n")).count == 2)
     }
 }
 
@@ -396,16 +407,17 @@ enum Binary {
         let directory = try Binary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let run = try Binary.PipedRun(["analyze", "--quiet", "-", "--report-dir", directory.path, "--csv", "-"])
-        // Up to the first incident's RST (record 5); its row on standard output says it has been read, and
-        // with no further record the tool then waits on the open pipe, where the signal must reach it.
-        try run.write(capture.prefix(Binary.recordEnds(capture)[4]))
+        // Up to the first incident's RST (record 5), then a packet 3 s later that ends the hold of its cause:
+        // its row on standard output says both have been read, and with no further record the tool then
+        // waits on the open pipe, where the signal must reach it.
+        try run.write(capture.prefix(Binary.recordEnds(capture)[4]) + Binary.record(5, of: capture, movedLater: 3))
         _ = run.readLines(2)
         kill(run.process.processIdentifier, SIGINT)
         run.process.waitUntilExit()
         #expect(run.process.terminationStatus == 0)
         let summary = try String(contentsOf: directory.appendingPathComponent("summary.csv"), encoding: .utf8)
         #expect(summary.contains("interrupted,1"))
-        #expect(summary.contains("packets,5\r\n"))
+        #expect(summary.contains("packets,6\r\n"))
         let incidents = try String(contentsOf: directory.appendingPathComponent("incidents.csv"), encoding: .utf8)
         #expect(incidents.split(whereSeparator: \.isNewline).count == 2)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix(".") }
@@ -419,8 +431,9 @@ enum Binary {
         defer { try? FileManager.default.removeItem(at: directory) }
         let capture = try Data(contentsOf: URL(fileURLWithPath: Binary.capture("crafted-pcap-le-usec.pcap")))
         let run = try Binary.PipedRun(["analyze", "-", "--report-dir", directory.path, "--csv", "-", "-q"])
-        // The whole capture but its last record: an incident is reported, and the run waits for more.
-        try run.write(capture.prefix(Binary.recordEnds(capture).dropLast().last!))
+        // Up to the first incident's RST and a packet 3 s later: an incident is reported, and the run waits
+        // for more.
+        try run.write(capture.prefix(Binary.recordEnds(capture)[4]) + Binary.record(5, of: capture, movedLater: 3))
         #expect(run.readLines(2).split(separator: UInt8(ascii: "\n")).count == 2)
         kill(run.process.processIdentifier, SIGKILL)
         run.process.waitUntilExit()

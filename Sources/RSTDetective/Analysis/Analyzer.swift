@@ -37,6 +37,9 @@ public struct PacketCounts: Sendable, Equatable {
     public var tcpHeadersCut = 0
     /// Packets skipped, indexed by `SkipReason.rawValue`.
     public var skipped = [Int](repeating: 0, count: SkipReason.allCases.count)
+    /// Packets of link types the decoder does not know, by libpcap `DLT_` number: the `unknownLinkType`
+    /// skips, told apart so that the summary can name each.
+    public var unknownLinkTypes: [Int32: Int] = [:]
     /// The earliest timestamp, or nil without a packet.
     public var firstPacketNanos: Int64? { packets > 0 ? earliestNanos : nil }
     /// The latest timestamp, or nil without a packet.

@@ -24,6 +24,7 @@ package struct PacketPipeline: PacketSink {
     /// - Complexity: O(1) amortized; allocates only when the flow table grows.
     @inline(__always)
     package mutating func process(_ info: PacketInfo, bytes: RawSpan, linkType: LinkType) {
+        if _slowPath(info.timestampNanos >= report.incidentsHeldUntilNanos) { report.advance(to: info.timestampNanos) }
         let bytes = bytes.extracting(first: PacketDecoder.maximumHeaderBytes)
         if let common = PacketDecoder.commonTCPFields(bytes, info: info, linkType: linkType),
             tracker.processUntracked(
@@ -37,6 +38,9 @@ package struct PacketPipeline: PacketSink {
             counts.count(info, skipped: nil)
             if segment.isHeaderCut { counts.tcpHeadersCut &+= 1 }
             tracker.process(segment, observer: &report)
+        case .skipped(.unknownLinkType):
+            counts.count(info, skipped: .unknownLinkType)
+            if case .other(let dataLinkType) = linkType { counts.unknownLinkTypes[dataLinkType, default: 0] += 1 }
         case .skipped(.truncated) where info.capturedLength > PacketDecoder.maximumHeaderBytes:
             // The record has the bytes; the decoder does not read that far.
             counts.count(info, skipped: .headersTooLong)

@@ -151,24 +151,17 @@ import Glibc
     ///   `withCurrentBytes` until the next call.
     /// - Throws: `CaptureError.readFailed` for a damaged file, or `.mixedLinkTypes` for standard input or a
     ///   pipe whose interfaces libpcap refuses; the records before it have been delivered.
+    @inline(__always)
     public mutating func next() throws(CaptureError) -> PacketInfo? {
-        if let blockReader {
-            return try nextBlock(blockReader)
-        }
+        // The reading thread's loop: its cold paths (the block reader, the end, an error) are calls, so
+        // that this inlines into `deliver` with a small frame.
+        if blockReader != nil { return try nextBlock() }
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
         while true {
             let status = unsafe pcap_next_ex(handle, &header, &data)
-            if status == PCAP_ERROR_BREAK {
-                return nil
-            }
             guard status == 1, let header = unsafe header, let data = unsafe data else {
-                let error = readError()
-                // A regular file can be read again, by a reader that takes every interface as it is.
-                guard case .mixedLinkTypes = error, fileSize != nil else { throw error }
-                let reader = try PcapngReader(path: path, filter: filter, skipping: recordsRead)
-                blockReader = reader
-                return try nextBlock(reader)
+                return try nextAfterFailedRead(status: status)
             }
             recordsRead += 1
             if hasFilter, unsafe pcap_offline_filter(&program, header, data) == 0 {
@@ -189,8 +182,22 @@ import Glibc
         }
     }
 
+    /// What `next()` gives when `pcap_next_ex` returned `status` without a packet: nil at the end, or, for a
+    /// pcapng file whose interfaces libpcap refuses, the next record read by a `PcapngReader`.
+    @inline(never)
+    private mutating func nextAfterFailedRead(status: Int32) throws(CaptureError) -> PacketInfo? {
+        guard status != PCAP_ERROR_BREAK else { return nil }
+        let error = readError()
+        // A regular file can be read again, by a reader that takes every interface as it is.
+        guard case .mixedLinkTypes = error, fileSize != nil else { throw error }
+        blockReader = try PcapngReader(path: path, filter: filter, skipping: recordsRead)
+        return try nextBlock()
+    }
+
     /// `next()` through `PcapngReader`.
-    private mutating func nextBlock(_ reader: PcapngReader) throws(CaptureError) -> PacketInfo? {
+    @inline(never)
+    private mutating func nextBlock() throws(CaptureError) -> PacketInfo? {
+        guard let reader = blockReader else { return nil }
         defer { recordsRead = reader.recordsRead }
         while let record = try reader.nextRecord() {
             guard reader.passesFilter(record) else {

@@ -10,7 +10,22 @@ extension PacketDecoder {
         case .linuxSLL2: linuxSLL2(bytes, walk: &walk)
         case .raw: .next(.ip, at: 0)
         case .null: null(bytes)
+        case .ppp, .ciscoHDLC, .nflog, .ipOverInfiniBand, .ieee80211, .radiotap, .ppi:
+            otherLinkStep(bytes, linkType: linkType, walk: &walk)
         case .other: .skipped(.unknownLinkType)
+        }
+    }
+
+    /// The first step of a packet of one of the link types of `otherLinkLayer`.
+    private static func otherLinkStep(_ bytes: RawSpan, linkType: LinkType, walk: inout Walk) -> Step {
+        switch otherLinkLayer(bytes, linkType: linkType) {
+        case .etherType(let etherType, let offset, let linkSource):
+            walk.linkSource = linkSource
+            return etherTypeStep(etherType, at: offset)
+        case .ip(let offset):
+            return .next(.ip, at: offset)
+        case .skipped(let reason):
+            return .skipped(reason)
         }
     }
 

@@ -52,6 +52,16 @@ public enum PacketDecoder {
         case skipped(SkipReason)
     }
 
+    /// Where a link-layer header ends and what follows it, as the decoders of `otherLinkLayer` say it;
+    /// `linkLayer` turns it into a `Step`.
+    enum LinkLayer {
+        /// An EtherType at `offset`, the link-layer source at `linkSource` (-1 for none).
+        case etherType(UInt16, offset: Int, linkSource: Int)
+        /// An IP header at `offset`, told by its version nibble.
+        case ip(offset: Int)
+        case skipped(SkipReason)
+    }
+
     /// Where the walk found the TCP header, or why it stopped.
     enum TCPLocation {
         case at(Int)
@@ -184,25 +194,25 @@ public enum PacketDecoder {
         _ bytes: RawSpan, linkType: LinkType, vxlanPorts: VXLANPorts = .standard
     ) -> Int {
         let count = bytes.byteCount
-        // Ethernet II with IPv4 carrying TCP, most of any capture: a few loads, none of the general walk.
-        // SAFETY for the loads: count >= 54, Ethernet(14) + IPv4(20) + TCP(20); then the data offset's byte is
-        // checked against the IPv4 header length.
-        if case .ethernet = linkType, count >= 54, bytes.uncheckedUInt16(at: 12) == etherTypeIPv4,
-            bytes.uncheckedUInt8(at: 23) == 6
-        {
-            let versionAndLength = bytes.uncheckedUInt8(at: 14)
-            let tcpOffset = 14 + max(20, Int(versionAndLength & 0x0f) * 4)
-            if versionAndLength >> 4 == 4, count >= tcpOffset + 20 {
-                let tcpLength = max(20, Int(bytes.uncheckedUInt8(at: tcpOffset + 12) >> 4) * 4)
-                return min(count, tcpOffset + tcpLength)
+        // Ethernet II with IPv4, or IPv6 without extension headers, carrying TCP, most of any capture: a few
+        // loads, none of the general walk.
+        // SAFETY for the loads: count >= 54, Ethernet(14) + IPv4(20) + TCP(20); for IPv4 the data offset's byte
+        // is checked against the IPv4 header length, for IPv6 count >= 74, Ethernet(14) + IPv6(40) + TCP(20).
+        if case .ethernet = linkType, count >= 54 {
+            let etherType = bytes.uncheckedUInt16(at: 12)
+            if etherType == etherTypeIPv4, bytes.uncheckedUInt8(at: 23) == 6 {
+                let versionAndLength = bytes.uncheckedUInt8(at: 14)
+                let tcpOffset = 14 + max(20, Int(versionAndLength & 0x0f) * 4)
+                if versionAndLength >> 4 == 4, count >= tcpOffset + 20 {
+                    let tcpLength = max(20, Int(bytes.uncheckedUInt8(at: tcpOffset + 12) >> 4) * 4)
+                    return min(count, tcpOffset + tcpLength)
+                }
+            } else if etherType == etherTypeIPv6, count >= 74, bytes.uncheckedUInt8(at: 20) == 6,
+                bytes.uncheckedUInt8(at: 14) >> 4 == 6
+            {
+                let tcpLength = max(20, Int(bytes.uncheckedUInt8(at: 66) >> 4) * 4)
+                return min(count, 54 + tcpLength)
             }
-        }
-        // The same with IPv6 and no extension header. SAFETY for the loads: count >= 74, Ethernet(14) + IPv6(40)
-        // + TCP(20).
-        if case .ethernet = linkType, count >= 74, bytes.uncheckedUInt16(at: 12) == etherTypeIPv6,
-            bytes.uncheckedUInt8(at: 14) >> 4 == 6, bytes.uncheckedUInt8(at: 20) == 6
-        {
-            return min(count, 54 + max(20, Int(bytes.uncheckedUInt8(at: 66) >> 4) * 4))
         }
         let visible = bytes.extracting(first: maximumHeaderBytes)
         let fallback = visible.byteCount

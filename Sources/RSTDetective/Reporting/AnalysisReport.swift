@@ -31,6 +31,8 @@ public struct AnalysisReport: HandshakeObserver {
     public private(set) var incidentSample: [Connection] = []
     /// What the cause hints are drawn from.
     public private(set) var evidence = CauseEvidence()
+    /// Judges each incident's cause; incidents wait in it until their evidence is in.
+    private var causes: CauseClassifier
     /// Incidents per provenance verdict, indexed as `ResetOrigin.allCases`.
     public private(set) var originCounts = [Int](repeating: 0, count: ResetOrigin.allCases.count)
     /// RST+ACK aborts held for `listenerCloseBurstNanos`, until it is known whether another one on the same
@@ -49,14 +51,28 @@ public struct AnalysisReport: HandshakeObserver {
 
     /// - Parameters:
     ///   - bucketModel: How hashes and buckets are computed.
-    ///   - onConnection: Called once per settled attempt, incidents as soon as their RST is seen, for
-    ///     streaming output.
+    ///   - onConnection: Called once per settled attempt, for streaming output: an incident with its cause,
+    ///     once the evidence around it is in (`CauseClassifier.holdNanos` of capture time after its ACK, or
+    ///     at `flush`), any other attempt as it settles.
     public init(bucketModel: ReusePortBucket, onConnection: @escaping (Connection) -> Void = { _ in }) {
         self.bucketModel = bucketModel
         self.bucketHandshakes = [Int](repeating: 0, count: bucketModel.listeners)
         self.bucketIncidents = [Int](repeating: 0, count: bucketModel.listeners)
         self.onConnection = onConnection
+        self.causes = CauseClassifier(bucketModel: bucketModel)
     }
+
+    /// The cause verdict of each server port with incidents or dropped handshake ACKs, so far: final after
+    /// `flush`.
+    public var causeVerdicts: [UInt16: PortCauseVerdict] { causes.verdicts }
+
+    /// Incidents waiting for their cause.
+    public var incidentsAwaitingCause: Int { causes.heldCount }
+
+    /// The capture time from which a held incident's evidence is in: a packet at or after it should move the
+    /// clock on (`advance(to:)`), so that the incident is judged and delivered without waiting for another
+    /// attempt to settle (a quiet pipe, the end of a burst).
+    package var incidentsHeldUntilNanos: Int64 { causes.nextReleaseNanos }
 
     /// Connection attempts settled.
     public var connectionAttempts: Int { outcomeCounts.reduce(0, +) }
@@ -77,6 +93,7 @@ public struct AnalysisReport: HandshakeObserver {
     public mutating func record(_ handshake: HandshakeRecord) {
         if handshake.settledTimeNanos > clockNanos { clockNanos = handshake.settledTimeNanos }
         releaseAborts(before: clockNanos &- Self.listenerCloseBurstNanos)
+        releaseIncidents()
         guard handshake.outcome == .appAbort, let reset = handshake.reset else {
             deliver(handshake)
             return
@@ -93,15 +110,37 @@ public struct AnalysisReport: HandshakeObserver {
         pendingAborts.append(abort)
     }
 
-    /// Moves the clock on without an attempt (a quiet live link), delivering the aborts held long enough.
+    /// A SYN sent again before any SYN-ACK: evidence of a full queue for the cause of nearby incidents.
+    public mutating func synRetransmitted(serverPort: UInt16, firstSYNNanos: Int64) {
+        causes.synDropped(serverPort: serverPort, at: firstSYNNanos)
+    }
+
+    /// Moves the clock on without an attempt (a quiet live link), delivering the aborts and incidents held
+    /// long enough.
     public mutating func advance(to nowNanos: Int64) {
         if nowNanos > clockNanos { clockNanos = nowNanos }
         releaseAborts(before: clockNanos &- Self.listenerCloseBurstNanos)
+        releaseIncidents()
     }
 
-    /// Delivers the aborts still held: call at the end of the input.
+    /// Delivers the aborts and incidents still held, the incidents judged on all the evidence: call at the
+    /// end of the input.
     public mutating func flush() {
         releaseAborts(before: .max)
+        clockNanos = .max
+        releaseIncidents()
+    }
+
+    private mutating func releaseIncidents() {
+        var judged: [Connection] = []
+        causes.release(upTo: clockNanos) { judged.append($0) }
+        for connection in judged { deliverJudged(connection) }
+    }
+
+    /// An incident with its cause, to the sample and the caller.
+    private mutating func deliverJudged(_ connection: Connection) {
+        if incidentSample.count < Self.incidentSampleLimit { incidentSample.append(connection) }
+        onConnection(connection)
     }
 
     private mutating func releaseAborts(before time: Int64) {
@@ -125,7 +164,14 @@ public struct AnalysisReport: HandshakeObserver {
             originCounts[index] += 1
         }
         evidence.add(connection)
-        onConnection(connection)
+        guard connection.isIncident else {
+            causes.observe(handshake)
+            onConnection(connection)
+            return
+        }
+        var judged: [Connection] = []
+        causes.hold(connection) { judged.append($0) }
+        for connection in judged { deliverJudged(connection) }
     }
 
     private mutating func count(_ connection: Connection) {
@@ -146,7 +192,6 @@ public struct AnalysisReport: HandshakeObserver {
         timeline.addIncident(at: handshake.settledTimeNanos)
         let delayMicros = max(0, (handshake.settledTimeNanos - handshake.ackTimeNanos) / 1000)
         _ = resetDelays.record(min(UInt64(delayMicros), Self.longestResetDelayMicros))
-        if incidentSample.count < Self.incidentSampleLimit { incidentSample.append(connection) }
         if firstIncidentNanos == nil { firstIncidentNanos = handshake.settledTimeNanos }
         lastIncidentNanos = handshake.settledTimeNanos
     }

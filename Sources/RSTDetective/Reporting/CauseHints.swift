@@ -96,53 +96,13 @@ public struct CauseHint: Sendable, Equatable {
     public var evidence: String
 
     /// Every hint for a run, in a fixed order. Each says only what the packets show, and what it would
-    /// take for the cause to show.
+    /// take for the cause to show. A listener close and an accept-queue overflow are no longer hints: each
+    /// incident has its `IncidentCause`, and each server port its `PortCauseVerdict`.
     public static func hints(_ report: AnalysisReport) -> [CauseHint] {
         let evidence = report.evidence
         return [
-            listenerClosed(evidence), acceptQueueOverflow(evidence), syncookies(evidence),
-            reusePortChurn(report), kernelEra(evidence),
+            syncookies(evidence), reusePortChurn(report), kernelEra(evidence),
         ]
-    }
-
-    /// A listener closed (worker restart or reload): incidents in bursts on one server port, or children
-    /// reset together (`listener_close` near misses).
-    static func listenerClosed(_ evidence: CauseEvidence) -> CauseHint {
-        var text =
-            "\(evidence.incidentsInBursts) of \(evidence.incidents) incidents came in \(evidence.bursts) burst(s) "
-            + "of \(CauseEvidence.burstMinimum) or more on one server port, each within "
-            + "\(CauseEvidence.burstGapNanos / 1_000_000) ms of the last"
-        if let largest = evidence.largestBurst {
-            text +=
-                " (largest: \(largest.length) on port \(largest.serverPort) from "
-                + "\(Timestamp.iso8601(nanos: largest.startNanos)))"
-        }
-        text += "; \(evidence.listenerCloses) listener_close near miss(es) (accept-queue children reset together)"
-        return CauseHint(
-            name: "listener_closed", holds: evidence.bursts > 0 || evidence.listenerCloses > 0, evidence: text)
-    }
-
-    /// Accept-queue overflow with `tcp_abort_on_overflow=1`: incidents whose handshake ACK came while more
-    /// connections were waiting for their server than at other handshakes (at least 1.5 times as many on
-    /// average, and 2 or more), or after a SYN or SYN-ACK retransmission (a full queue drops SYNs and
-    /// ACKs) at least 1.5 times as often, in at least half the incidents; with 3 incidents or more, since
-    /// one or two say nothing about a share.
-    static func acceptQueueOverflow(_ evidence: CauseEvidence) -> CauseHint {
-        let incidentShare = CauseEvidence.ratio(evidence.incidentsAfterRetransmit, evidence.incidents)
-        let handshakeShare = CauseEvidence.ratio(evidence.handshakesAfterRetransmit, evidence.handshakes)
-        let awaitingAtIncidents = CauseEvidence.ratio(evidence.awaitingAtIncidentsSum, evidence.incidents)
-        let awaitingAtHandshakes = CauseEvidence.ratio(evidence.awaitingAtHandshakesSum, evidence.handshakes)
-        let enough = evidence.incidents >= 3
-        let afterRetransmits = enough && incidentShare >= 0.5 && incidentShare >= 1.5 * handshakeShare
-        let crowded = enough && awaitingAtIncidents >= 2 && awaitingAtIncidents >= 1.5 * awaitingAtHandshakes
-        let text =
-            "at the handshake ACK of the incidents, \(Summary.fixed(awaitingAtIncidents, digits: 1)) connections "
-            + "to the same port were waiting for their server (acknowledged, nothing sent back yet) on average, "
-            + "against \(Summary.fixed(awaitingAtHandshakes, digits: 1)) at the \(evidence.handshakes) handshakes "
-            + "completed normally; \(evidence.incidentsAfterRetransmit) of \(evidence.incidents) incidents "
-            + "(\(percent(incidentShare))) followed a SYN or SYN-ACK retransmission, against "
-            + "\(evidence.handshakesAfterRetransmit) of those handshakes (\(percent(handshakeShare)))"
-        return CauseHint(name: "accept_queue_overflow", holds: afterRetransmits || crowded, evidence: text)
     }
 
     /// SYN-ACKs that look like Linux syncookies: the SYN queue overflowed.

@@ -10,6 +10,10 @@ public struct Connection: Sendable {
     /// The kernel's own reason for the RST, from the `tcp:tcp_send_reset` tracepoint in a live capture.
     public var kernelReason: String?
 
+    /// Why the kernel reset this incident's ACK (`CauseClassifier`); nil for other attempts, and for an
+    /// incident not yet judged.
+    public var cause: IncidentCause?
+
     public init(handshake: HandshakeRecord, hash: UInt32, choice: ListenerChoice, kernelReason: String? = nil) {
         self.handshake = handshake
         self.hash = hash
@@ -30,7 +34,7 @@ public struct Connection: Sendable {
         "server_isn", "hash", "bucket", "bucket_if_fewer", "bucket_if_more", "moves_on_churn", "history",
         "rst_seq", "rst_flags", "rst_window", "rst_options", "synack_ttl", "rst_ttl", "ttl_delta", "rst_ip_id",
         "rst_df", "ack_tos", "rst_tos", "tos_echo", "synack_flow_label", "rst_flow_label", "synack_mac", "rst_mac",
-        "rst_origin", "kernel_reason", "tunnel",
+        "rst_origin", "kernel_reason", "cause", "tunnel",
     ]
 
     /// The columns of the near-miss CSV: the incident columns and the near miss's class.
@@ -61,6 +65,7 @@ public struct Connection: Sendable {
         fields.append(record.history.description)
         fields += resetFields
         fields.append(kernelReason ?? "")
+        fields.append(cause?.name ?? "")
         fields.append(record.tunnel.text)
         return fields
     }

@@ -142,6 +142,17 @@ public enum HTMLReport {
             for error in result.errors { html += "<li>\(escape(error.description))</li>\n" }
             html += "</ul>\n"
         }
+        let verdicts = report.causeVerdicts.filter { $0.value.incidents > 0 || $0.value.droppedACKs > 0 }
+        if !verdicts.isEmpty {
+            html += "<h2>Causes by server port</h2>\n<ul id=\"causes\">\n"
+            for port in verdicts.keys.sorted() {
+                let verdict = verdicts[port]!
+                html +=
+                    "<li data-port=\"\(port)\"><strong>\(port)</strong>: \(escape(verdict.cause.isEmpty ? "no incidents" : verdict.cause))"
+                    + " (\(escape(verdict.evidence)))</li>\n"
+            }
+            html += "</ul>\n"
+        }
         html += "<h2>Cause hints</h2>\n<p>What the packets show; <em>yes</em> means the evidence points that way.</p>\n"
         html += "<ul id=\"hints\">\n"
         for hint in CauseHint.hints(report) {

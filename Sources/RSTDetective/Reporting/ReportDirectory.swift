@@ -1,7 +1,7 @@
 import Glibc
 
 /// Writes the report files of a run into one directory: incidents.csv, then by-source-port.csv,
-/// by-server-port.csv, by-bucket.csv (every listener 0..<N, with the incidents expected if they followed
+/// by-server-port.csv (with each port's incidents per cause and its verdict), by-bucket.csv (every listener 0..<N, with the incidents expected if they followed
 /// handshakes) and summary.csv at the end. Each is written aside and renamed into place, so a reader never
 /// sees a half-written file; in a live capture incidents.csv also grows in incidents.csv.partial, and each
 /// `writeAggregates` publishes it with the others. As root, a directory owned by another user is refused,
@@ -56,9 +56,19 @@ public struct ReportDirectory {
                 report.clientPorts().map { [String($0.port), String($0.incidents), String($0.handshakes)] })
         }
         attempt { () throws(ReportError) in
+            let verdicts = report.causeVerdicts
             try write(
-                "by-server-port.csv", header: ["server_port", "incidents", "handshakes"],
-                report.serverPorts().map { [String($0.port), String($0.incidents), String($0.handshakes)] })
+                "by-server-port.csv",
+                header: ["server_port", "incidents", "handshakes"] + IncidentCause.allCases.map(\.name) + [
+                    "cause", "cause_evidence",
+                ],
+                report.serverPorts().map { row in
+                    let verdict = verdicts[row.port] ?? PortCauseVerdict()
+                    return [String(row.port), String(row.incidents), String(row.handshakes)]
+                        + IncidentCause.allCases.map { String(verdict.count(of: $0)) } + [
+                            verdict.cause, verdict.evidence,
+                        ]
+                })
         }
         attempt { () throws(ReportError) in
             let buckets = report.buckets()

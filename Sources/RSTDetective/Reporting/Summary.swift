@@ -2,6 +2,12 @@ import Glibc
 
 /// The run's figures as `metric,value` rows (summary.csv) and as a short text for people (standard error).
 public enum Summary {
+    /// The link types whose packets were skipped as unknown, by libpcap's name (`USB_LINUX`), in order of
+    /// their numbers, with their packets.
+    public static func unknownLinkTypes(_ packets: PacketCounts) -> [(name: String, packets: Int)] {
+        packets.unknownLinkTypes.sorted { $0.key < $1.key }.map { (LinkType.name(ofDataLinkType: $0.key), $0.value) }
+    }
+
     /// Every metric of summary.csv, in order.
     public static func metrics(_ result: AnalysisResult) -> [(name: String, value: String)] {
         let report = result.report
@@ -38,6 +44,11 @@ public enum Summary {
             }
         }
         rows += SkipReason.allCases.map { ($0.metricName, String(result.packets.count(of: $0))) }
+        rows.append(
+            (
+                "unknown_link_types",
+                unknownLinkTypes(result.packets).map { "\($0.name):\($0.packets)" }.joined(separator: " ")
+            ))
         rows += [
             ("connection_attempts", String(report.connectionAttempts)),
             ("handshakes_completed", String(report.handshakesCompleted)),
@@ -67,6 +78,18 @@ public enum Summary {
             ("incident_resets_ipv4", String(evidence.ipv4IncidentResets)),
             ("incident_resets_ip_id_zero", String(evidence.zeroIPIDIncidentResets)),
         ]
+        let verdicts = report.causeVerdicts.filter { $0.value.incidents > 0 || $0.value.droppedACKs > 0 }
+        rows += IncidentCause.allCases.map { cause in
+            ("incidents_" + cause.name, String(verdicts.values.map { $0.count(of: cause) }.reduce(0, +)))
+        }
+        rows.append(
+            (
+                "cause_by_server_port",
+                verdicts.keys.sorted().map { port in
+                    let verdict = verdicts[port]!
+                    return "\(port): \(verdict.cause.isEmpty ? "no incidents" : verdict.cause) (\(verdict.evidence))"
+                }.joined(separator: " | ")
+            ))
         for hint in CauseHint.hints(report) {
             rows.append(("hint_" + hint.name, hint.holds ? "yes" : "no"))
             rows.append(("hint_" + hint.name + "_evidence", hint.evidence))

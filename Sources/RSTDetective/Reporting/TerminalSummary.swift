@@ -40,6 +40,14 @@ public struct TerminalSummary {
             "read \(packets.packets) packets from \(result.filesOpened) capture(s): \(packets.tcpPackets) TCP"
                 + (skipped.isEmpty ? "" : "; skipped " + skipped.joined(separator: ", "))
                 + (packets.filteredOut > 0 ? "; \(packets.filteredOut) filtered out" : ""))
+        for unknown in Summary.unknownLinkTypes(packets) {
+            // The tool was blind to these packets: say so, as for a kernel drop, not only in a counter.
+            lines.append(
+                paint("warning:", .yellow)
+                    + " \(unknown.packets) packet(s) of link type \(unknown.name) not decoded: rst-detective reads "
+                    + "Ethernet, Linux cooked capture, raw IP, BSD loopback, PPP, Cisco HDLC, NFLOG, IP over "
+                    + "InfiniBand and 802.11 (bare, radiotap, PPI)")
+        }
         let untracked = result.tracker.untrackedSYNs
         if untracked > 0 {
             // Each is a handshake, and maybe an incident, that no report shows: as loud as a kernel drop.
@@ -131,15 +139,20 @@ public struct TerminalSummary {
         let report = result.report
         guard report.incidents > 0 else { return }
         let servers = report.serverPorts().filter { $0.incidents > 0 }.sorted { $0.incidents > $1.incidents }
+        let verdicts = report.causeVerdicts
         section(
-            "Incidents by server port", header: ["server port", "incidents", "handshakes", "rate"],
+            "Incidents by server port", header: ["server port", "incidents", "handshakes", "rate", "cause"],
             rows: servers.prefix(10).map {
                 [
                     String($0.port), String($0.incidents), String($0.handshakes),
-                    Self.percent($0.incidents, $0.handshakes),
+                    Self.percent($0.incidents, $0.handshakes), verdicts[$0.port]?.cause ?? "",
                 ]
             },
             rightAligned: [0, 1, 2, 3])
+        for server in servers.prefix(10) {
+            guard let evidence = verdicts[server.port]?.evidence, !evidence.isEmpty else { continue }
+            wrap(evidence, first: "  \(server.port): ", rest: "    ")
+        }
         let clients = report.clientPorts().filter { $0.incidents > 0 }.sorted {
             ($0.incidents, $1.port) > ($1.incidents, $0.port)
         }
@@ -215,6 +228,8 @@ public struct TerminalSummary {
         let report = result.report
         let hints = Dictionary(uniqueKeysWithValues: CauseHint.hints(report).map { ($0.name, $0.holds) })
         let incidents = report.incidents
+        let verdicts = report.causeVerdicts.values
+        func judged(_ cause: IncidentCause) -> Int { verdicts.map { $0.count(of: cause) }.reduce(0, +) }
         if report.count(of: .otherHost) * 2 > incidents {
             return "most RSTs came from another host (TTL or MAC differ from the SYN-ACK's): a load balancer, an "
                 + "ECMP change or anycast sent the ACK to a machine without the connection."
@@ -227,19 +242,25 @@ public struct TerminalSummary {
             return "incidents gather on the 4-tuples that move when a listener is added or removed: reuseport "
                 + "churn (Linux 3.9-4.3). Stop adding and removing listeners while serving, or move to 4.6 or later."
         }
-        if hints["listener_closed"] == true {
-            return "incidents come in bursts on one port, or children were reset together: a listener closed "
-                + "with handshakes in flight (a worker restart or reload). Drain before closing, or set "
-                + "net.ipv4.tcp_migrate_req=1 (Linux 5.14 or later) so that they move to another listener."
+        let closed = judged(.listenerClosed)
+        let overflowed = judged(.acceptQueueOverflow)
+        var advice: [String] = []
+        if closed > 0 {
+            advice.append(
+                "\(closed) incident(s) were handshakes in flight when a listener closed (a worker restart or "
+                    + "reload): drain before closing, or set net.ipv4.tcp_migrate_req=1 (Linux 5.14 or later) so "
+                    + "that they move to another listener.")
         }
-        if hints["accept_queue_overflow"] == true {
-            return "incidents come when many connections wait for the application: the accept queue overflowed "
-                + "with net.ipv4.tcp_abort_on_overflow=1. Raise the listen backlog and net.core.somaxconn, accept "
-                + "faster, or set tcp_abort_on_overflow=0 so that the client retransmits instead."
+        if overflowed > 0 {
+            advice.append(
+                "\(overflowed) incident(s) met a full accept queue with net.ipv4.tcp_abort_on_overflow=1: raise "
+                    + "the listen backlog and net.core.somaxconn, accept faster, or set tcp_abort_on_overflow=0 so "
+                    + "that the client retransmits instead.")
         }
-        return "no hint holds: the RSTs come from the server's own host, neither in bursts nor in a crowded "
-            + "accept queue. Compare the incident times with listener changes (restarts, reloads, scaling) and "
-            + "with the server's ListenOverflows counter (nstat -az TcpExtListenOverflows)."
+        if !advice.isEmpty { return advice.joined(separator: " ") }
+        return "no cause stands out: the RSTs come from the server's own host, but neither a close nor a full "
+            + "accept queue shows around them. Compare the incident times with listener changes (restarts, "
+            + "reloads, scaling) and with the server's ListenOverflows counter (nstat -az TcpExtListenOverflows)."
     }
 
     // MARK: Formatting

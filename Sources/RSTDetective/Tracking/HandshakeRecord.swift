@@ -41,4 +41,17 @@ public struct HandshakeRecord: Sendable {
 /// Receives every settled attempt. Generic use keeps the call static: no existential per packet.
 public protocol HandshakeObserver {
     mutating func record(_ handshake: HandshakeRecord)
+    /// A client sent its SYN again before any SYN-ACK: the server dropped the first one (a full accept or
+    /// SYN queue drops SYNs), told as the retransmission is seen rather than when the attempt settles, which
+    /// may be a handshake timeout later.
+    ///
+    /// - Parameters:
+    ///   - serverPort: The SYN's destination port.
+    ///   - firstSYNNanos: When the attempt's first SYN was seen: when the server dropped it.
+    mutating func synRetransmitted(serverPort: UInt16, firstSYNNanos: Int64)
+}
+
+extension HandshakeObserver {
+    /// Observers that only take settled attempts ignore SYN retransmissions.
+    public mutating func synRetransmitted(serverPort: UInt16, firstSYNNanos: Int64) {}
 }

@@ -120,8 +120,13 @@ public struct HandshakeTracker {
             if clockNanos < deadlineNanos {
                 let fromClient = sourceIsLower == table[slot: slot].clientIsLower
                 let wasEstablished = table[slot: slot].phase == .established
+                let synRetransmits = table[slot: slot].synRetransmits
                 let transition = table[slot: slot].advance(
                     with: segment, fromClient: fromClient, configuration: configuration, counters: &counters)
+                if isSYN, table[slot: slot].phase == .synSent, table[slot: slot].synRetransmits != synRetransmits {
+                    observer.synRetransmitted(
+                        serverPort: segment.destinationPort, firstSYNNanos: table[slot: slot].synTimeNanos)
+                }
                 if !wasEstablished, table[slot: slot].phase == .established {
                     let arrival = acceptQueue.arrive(
                         port: segment.destinationPort, at: clockNanos, deadlineNanos: table[slot: slot].deadlineNanos)

@@ -77,7 +77,7 @@ private struct Clinic {
         #expect(Outcome.allCases.filter(\.isNearMiss) == [.wrongAck, .listenerClose, .appAbort, .refused])
     }
 
-    /// Incidents within 5 ms of each other on one port make a burst from the third; the hint then holds.
+    /// Incidents within 5 ms of each other on one port make a burst from the third (summary.csv counts them).
     @Test func incidentBurstsAreCounted() throws {
         var clinic = Clinic()
         for index in 0..<6 { clinic.handshake(at: 0, clientPort: 41000 + UInt16(index)) }
@@ -94,9 +94,6 @@ private struct Clinic {
         #expect(evidence.incidentsInBursts == 4)
         #expect(evidence.largestBurst?.length == 4)
         #expect(evidence.largestBurst?.serverPort == 8080)
-        let hint = try #require(CauseHint.hints(clinic.report).first { $0.name == "listener_closed" })
-        #expect(hint.holds)
-        #expect(hint.evidence.hasPrefix("4 of 6 incidents came in 1 burst(s)"))
 
         // One incident after a SYN retransmission is no share to speak of.
         var single = Clinic()
@@ -105,7 +102,6 @@ private struct Clinic {
         single.reset(at: 1_100_000, clientPort: 43000)
         single.tracker.finish(observer: &single.report)
         #expect(single.report.evidence.incidentsAfterRetransmit == 1)
-        #expect(CauseHint.hints(single.report).first { $0.name == "accept_queue_overflow" }?.holds == false)
 
         var quiet = Clinic()
         quiet.handshake(at: 0, clientPort: 42000)

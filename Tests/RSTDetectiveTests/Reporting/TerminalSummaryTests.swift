@@ -15,7 +15,7 @@ import Testing
         #expect(!plain.contains("\u{1B}"))
         let coloured = Self.summary("accept-overflow.pcap", colour: true).text
         #expect(coloured.contains("\u{1B}[1;31m16\u{1B}[0m"))
-        #expect(coloured.contains("\u{1B}[33myes\u{1B}[0m  accept_queue_overflow"))
+        #expect(coloured.contains("\u{1B}[33myes\u{1B}[0m  rst_ip_id_zero"))
         #expect(coloured.contains("\u{1B}[1mWhat this means\u{1B}[0m"))
     }
 
@@ -38,7 +38,7 @@ import Testing
     @Test func theCauseThatFits() {
         #expect(
             Self.summary("accept-overflow.pcap").text.contains(
-                "Fits this capture: incidents come when many connections wait"))
+                "Fits this capture: 16 incident(s) met a full accept queue"))
         #expect(Self.summary("other-host.pcap").text.contains("Fits this capture: most RSTs came from another host"))
         let nearMisses = Self.summary("near-misses.pcap").text
         #expect(!nearMisses.contains("What this means"))
