@@ -95,14 +95,17 @@ enum Binary {
         CorruptionTests.records(capture).map(\.end)
     }
 
-    /// Record `index` of a little-endian classic pcap, its timestamp moved `seconds` later: a packet that moves
-    /// capture time past the hold of the incidents before it (`CauseClassifier.holdNanos`, 2 s), so that
-    /// their rows are written without the input ending.
-    static func record(_ index: Int, of capture: Data, movedLater seconds: UInt32) -> Data {
-        let record = CorruptionTests.records(capture)[index]
-        var bytes = Data(capture[record.offset..<record.end])
-        let moved = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) } + seconds
-        bytes.replaceSubrange(bytes.startIndex..<bytes.startIndex + 4, with: withUnsafeBytes(of: moved) { Data($0) })
+    /// The records from `first` on (or only `first`, with `only`) of a little-endian classic pcap, their
+    /// timestamps moved `seconds` later: packets that move capture time past the hold of the incidents before
+    /// them (`CauseClassifier.holdNanos`, 2 s), so that their rows are written without the input ending.
+    static func records(from first: Int, only: Bool = false, of capture: Data, movedLater seconds: UInt32) -> Data {
+        var bytes = Data()
+        for record in CorruptionTests.records(capture)[first...].prefix(only ? 1 : .max) {
+            var moved = Data(capture[record.offset..<record.end])
+            let time = moved.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) } + seconds
+            moved.replaceSubrange(moved.startIndex..<moved.startIndex + 4, with: withUnsafeBytes(of: time) { Data($0) })
+            bytes += moved
+        }
         return bytes
     }
 
@@ -389,7 +392,7 @@ enum Binary {
         // The first incident's RST is the 5th record; then a packet 3 s later ends the hold of its cause, and
         // its row must come before the input ends.
         let sent = Binary.recordEnds(capture)[4]
-        try run.write(capture.prefix(sent) + Binary.record(5, of: capture, movedLater: 3))
+        try run.write(capture.prefix(sent) + Binary.records(from: 5, only: true, of: capture, movedLater: 3))
         let received = run.readLines(2)
         #expect(String(decoding: received, as: UTF8.self).contains(",10.1.0.1,40001,10.1.0.2,8080,"))
         try run.input.fileHandleForWriting.close()
@@ -410,7 +413,9 @@ enum Binary {
         // Up to the first incident's RST (record 5), then a packet 3 s later that ends the hold of its cause:
         // its row on standard output says both have been read, and with no further record the tool then
         // waits on the open pipe, where the signal must reach it.
-        try run.write(capture.prefix(Binary.recordEnds(capture)[4]) + Binary.record(5, of: capture, movedLater: 3))
+        try run.write(
+            capture.prefix(Binary.recordEnds(capture)[4])
+                + Binary.records(from: 5, only: true, of: capture, movedLater: 3))
         _ = run.readLines(2)
         kill(run.process.processIdentifier, SIGINT)
         run.process.waitUntilExit()
@@ -433,7 +438,9 @@ enum Binary {
         let run = try Binary.PipedRun(["analyze", "-", "--report-dir", directory.path, "--csv", "-", "-q"])
         // Up to the first incident's RST and a packet 3 s later: an incident is reported, and the run waits
         // for more.
-        try run.write(capture.prefix(Binary.recordEnds(capture)[4]) + Binary.record(5, of: capture, movedLater: 3))
+        try run.write(
+            capture.prefix(Binary.recordEnds(capture)[4])
+                + Binary.records(from: 5, only: true, of: capture, movedLater: 3))
         #expect(run.readLines(2).split(separator: UInt8(ascii: "\n")).count == 2)
         kill(run.process.processIdentifier, SIGKILL)
         run.process.waitUntilExit()

@@ -196,9 +196,11 @@ import Testing
         defer { close(reader) }
         let capture = try Data(contentsOf: URL(fileURLWithPath: Binary.capture("crafted-pcap-le-usec.pcap")))
         let run = try Binary.PipedRun(["analyze", "--quiet", "-", "--csv", fifo])
-        // Up to the first incident's RST (record 5): the header and its row must come while the input is open.
-        let sent = Binary.recordEnds(capture)[5]
-        try run.write(capture.prefix(sent))
+        // Up to the first incident's RST (record 5) and a packet 3 s later, past the hold of its cause: the
+        // header and its row must come while the input is open.
+        try run.write(
+            capture.prefix(Binary.recordEnds(capture)[4])
+                + Binary.records(from: 5, only: true, of: capture, movedLater: 3))
         var received = Data()
         let deadline = Date().addingTimeInterval(10)
         while received.split(separator: UInt8(ascii: "\n")).count < 2, Date() < deadline {
@@ -208,7 +210,7 @@ import Testing
         }
         #expect(String(decoding: received, as: UTF8.self).contains(",10.1.0.1,40001,10.1.0.2,8080,"))
         #expect(run.process.isRunning)
-        try run.write(capture.dropFirst(sent))
+        try run.write(Binary.records(from: 6, of: capture, movedLater: 3))
         try run.input.fileHandleForWriting.close()
         run.process.waitUntilExit()
         #expect(run.process.terminationStatus == 0)

@@ -123,9 +123,10 @@ import Testing
         let expected = try Self.clientResets(directory.appendingPathComponent("client.csv").path)
         #expect(expected.count >= 3, "the lab made too few incidents to test: \(traffic.standardOutput)")
 
-        // Each incident is on disk in live.csv.partial as soon as its RST was read, before the capture ends;
-        // the report interval (1 s) then publishes whole copies under the final names.
-        Thread.sleep(forTimeInterval: 0.5)
+        // Each incident is on disk in live.csv.partial as soon as its cause is judged, 2 s after its ACK (a
+        // quiet link moves the clock on by the wall clock), before the capture ends; the report interval (1 s)
+        // then publishes whole copies under the final names.
+        Thread.sleep(forTimeInterval: 2.5)
         #expect(Set(try Self.incidents(live + ".partial")) == expected)
         #expect(Self.waitFor("metric,value", in: reports + "/summary.csv", seconds: 3))
         Thread.sleep(forTimeInterval: 1.5)

@@ -8,7 +8,8 @@ import Testing
     static let capture = Binary.capture("crafted-pcap-le-usec.pcap")
 
     /// Starts `analyze -` with the reports in `directory` and the incidents on standard output, and feeds it
-    /// the capture up to the first incident's RST (record 5), returning once that incident's row has come.
+    /// the capture up to the first incident's RST (record 5) and then a packet 3 s later that ends the hold of
+    /// its cause (`Binary.records(from:only:of:movedLater:)`), returning once that incident's row has come: 6 packets.
     ///
     /// The binary is started as a shell starts it, with SIGPIPE at its default action (the test runner
     /// ignores it, and a child would inherit that), and with `ignored` set to be ignored, as a shell does for
@@ -21,7 +22,8 @@ import Testing
         let run = try Binary.PipedRun(
             ["python3", "-c", program, Binary.url.path] + arguments, executable: "/usr/bin/env")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: capture))
-        try run.write(bytes.prefix(Binary.recordEnds(bytes)[4]))
+        try run.write(
+            bytes.prefix(Binary.recordEnds(bytes)[4]) + Binary.records(from: 5, only: true, of: bytes, movedLater: 3))
         #expect(run.readLines(2).split(separator: UInt8(ascii: "\n")).count == 2)
         return run
     }
@@ -50,7 +52,7 @@ import Testing
         run.process.waitUntilExit()
         #expect(run.process.terminationReason == .exit)
         #expect(run.process.terminationStatus == 0)
-        try Self.expectEveryReport(in: directory, packets: 5, interrupted: true)
+        try Self.expectEveryReport(in: directory, packets: 6, interrupted: true)
     }
 
     /// SIGPIPE is ignored: the incidents written after the reader of standard output went away fail with
@@ -61,11 +63,11 @@ import Testing
         let run = try Self.startAtFirstIncident(directory)
         try run.output.fileHandleForReading.close()
         let bytes = try Data(contentsOf: URL(fileURLWithPath: Self.capture))
-        try run.write(bytes.dropFirst(Binary.recordEnds(bytes)[4]))
+        try run.write(Binary.records(from: 5, of: bytes, movedLater: 3))
         try run.input.fileHandleForWriting.close()
         run.process.waitUntilExit()
         #expect(run.process.terminationReason == .exit, "killed by signal \(run.process.terminationStatus)")
-        try Self.expectEveryReport(in: directory, packets: Binary.recordEnds(bytes).count, interrupted: false)
+        try Self.expectEveryReport(in: directory, packets: Binary.recordEnds(bytes).count + 1, interrupted: false)
         let incidents = try String(contentsOf: directory.appendingPathComponent("incidents.csv"), encoding: .utf8)
         #expect(incidents.split(whereSeparator: \.isNewline).count == 3)
     }
@@ -81,7 +83,7 @@ import Testing
         run.process.waitUntilExit()
         #expect(run.process.terminationReason == .exit)
         #expect(run.process.terminationStatus == 0)
-        try Self.expectEveryReport(in: directory, packets: 5, interrupted: true)
+        try Self.expectEveryReport(in: directory, packets: 6, interrupted: true)
     }
 
     /// Under nohup (SIGHUP ignored), SIGHUP stays ignored, as tcpdump's does: the run reads to the end.
@@ -92,11 +94,11 @@ import Testing
         kill(run.process.processIdentifier, SIGHUP)
         #expect(!Self.waitForExit(run.process, seconds: 0.3))
         let bytes = try Data(contentsOf: URL(fileURLWithPath: Self.capture))
-        try run.write(bytes.dropFirst(Binary.recordEnds(bytes)[4]))
+        try run.write(Binary.records(from: 5, of: bytes, movedLater: 3))
         try run.input.fileHandleForWriting.close()
         run.process.waitUntilExit()
         #expect(run.process.terminationStatus == 0)
-        try Self.expectEveryReport(in: directory, packets: Binary.recordEnds(bytes).count, interrupted: false)
+        try Self.expectEveryReport(in: directory, packets: Binary.recordEnds(bytes).count + 1, interrupted: false)
     }
 }
 

@@ -148,8 +148,8 @@ struct CauseClassifier {
         while var held = ports[port]?.held, !held.isEmpty {
             held.sort { $0.handshake.ackTimeNanos < $1.handshake.ackTimeNanos }
             let firstACK = held[0].handshake.ackTimeNanos
-            // The oldest is always in its group, even when a capture's timestamps put its SYN-ACK after its ACK
-            // (they can go backwards): an empty group has nothing to decide.
+            // The oldest is always in its own group, even when its SYN-ACK is stamped after its ACK (clocks of
+            // merged captures, damaged timestamps): each pass must take at least one incident.
             let inGroup = held.indices.map {
                 $0 == 0 || held[$0].handshake.synAckTimeNanos <= firstACK &+ Self.slackNanos
             }
