@@ -27,6 +27,9 @@ struct AnalyzeCommand: ParsableCommand {
     @OptionGroup(title: "Handshake tracking")
     var tracking: TrackerOptions
 
+    @OptionGroup(title: "Tunnels")
+    var tunnels: TunnelOptions
+
     @OptionGroup(title: "Reuseport model (hash and bucket columns)")
     var kernel: KernelOptions
 
@@ -82,7 +85,8 @@ struct AnalyzeCommand: ParsableCommand {
             tracker: tracking.configuration,
             filter: filter,
             bucketModel: model,
-            readAhead: jobs >= 2)
+            readAhead: jobs >= 2,
+            vxlanPorts: tunnels.ports ?? .standard)
         // Only for a person watching: not with --quiet, nor when standard error goes to a file or a pipe.
         let progress = !quiet && isatty(STDERR_FILENO) == 1 ? ProgressBar() : nil
         let result = Analyzer.run(

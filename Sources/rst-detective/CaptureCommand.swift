@@ -104,6 +104,9 @@ struct CaptureCommand: ParsableCommand {
     @OptionGroup(title: "Handshake tracking")
     var tracking: TrackerOptions
 
+    @OptionGroup(title: "Tunnels")
+    var tunnels: TunnelOptions
+
     @OptionGroup(title: "Reuseport model (hash and bucket columns)")
     var kernel: KernelOptions
 
@@ -249,7 +252,9 @@ struct CaptureCommand: ParsableCommand {
             StandardError.report(reason.description)
             savingStoppedReported = true
         }
-        let options = AnalysisOptions(tracker: tracking.configuration, filter: filterExpression, bucketModel: model)
+        let options = AnalysisOptions(
+            tracker: tracking.configuration, filter: filterExpression, bucketModel: model,
+            vxlanPorts: tunnels.ports ?? .standard)
         let result = LiveCapture.run(
             source: &source, options: options, limits: LiveCapture.Limits(packets: count, seconds: duration),
             logger: logger, stop: stop, kernelReasons: kernelReasons, onConnection: outputs.write

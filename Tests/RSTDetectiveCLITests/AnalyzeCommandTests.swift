@@ -158,7 +158,7 @@ enum Binary {
             "ack_to_rst_us", "hash", "bucket", "bucket_if_fewer", "bucket_if_more", "moves_on_churn", "history",
             "rst_seq", "rst_flags", "rst_window", "rst_options", "synack_ttl", "rst_ttl", "ttl_delta", "rst_ip_id",
             "rst_df", "ack_tos", "rst_tos", "tos_echo", "synack_flow_label", "rst_flow_label", "synack_mac",
-            "rst_mac", "rst_origin", "kernel_reason", "cause",
+            "rst_mac", "rst_origin", "kernel_reason", "cause", "tunnel",
         ] {
             #expect(header.contains(column), "incidents.csv lacks \(column)")
         }
@@ -167,10 +167,11 @@ enum Binary {
         #expect(incidents[2].contains(",2001:db8::1,40004,2001:db8::2,8080,"))
         // The IPv4 kernel RST to a TOS-0 ACK could be a REJECT on the server; the IPv6 one has a flow label.
         #expect(incidents[1].contains(",ShADr,2548702042,R,0,,64,64,0,0,1,0x00,0x00,n/a,,,"))
-        #expect(incidents[1].hasSuffix(",same-host,,listener_closed"))
+        // No kernel reason; the cause; no tunnel.
+        #expect(incidents[1].hasSuffix(",same-host,,listener_closed,"))
         #expect(
             try String(contentsOf: directory.appendingPathComponent("incidents.csv"), encoding: .utf8)
-                .hasSuffix(",same-stack,,listener_closed\r\n"))
+                .hasSuffix(",same-stack,,listener_closed,\r\n"))
         #expect(try lines("by-source-port.csv").first == "client_port,incidents,handshakes")
         #expect(try lines("by-source-port.csv").contains("40001,1,1"))
         #expect(try lines("by-bucket.csv") == ["bucket,incidents,handshakes,expected_incidents", "0,2,3,2.000"])
@@ -228,6 +229,16 @@ enum Binary {
         #expect(badFilter.standardError.contains("bad filter 'tcp port'"))
         #expect(try Binary.run(["analyze", "--listeners", "0", Binary.capture("crafted-base.pcap.gz")]).status == 64)
         #expect(try Binary.run(["analyze", "-j", "0", Binary.capture("crafted-base.pcap.gz")]).status == 64)
+        // Port 0, a port that is not a number, and a seventh port besides 4789 and 8472.
+        for ports in [["0"], ["vxlan"], ["1", "2", "3", "4", "5", "6", "7"]] {
+            let arguments = ports.flatMap { ["--vxlan-port", $0] }
+            let run = try Binary.run(["analyze"] + arguments + [Binary.capture("crafted-base.pcap.gz")])
+            #expect(run.status == 64, "\(ports)")
+            #expect(run.standardError.contains("--vxlan-port"), "\(run.standardError)")
+            #expect(try Binary.run(["capture", "-i", "lo"] + arguments).status == 64, "\(ports)")
+        }
+        let sixPorts = ["1", "2", "3", "4", "5", "4789"].flatMap { ["--vxlan-port", $0] }
+        #expect(try Binary.run(["analyze", "-q"] + sixPorts + [Binary.capture("crafted-base.pcap.gz")]).status == 0)
     }
 
     /// One thread or two, the reports are the same, rotated files and all.
@@ -267,9 +278,9 @@ enum Binary {
         let text = try String(contentsOfFile: nearMisses, encoding: .utf8)
         let lines = text.split(whereSeparator: \.isNewline)
         let header = try #require(lines.first).split(separator: ",", omittingEmptySubsequences: false)
-        #expect(header.count == 39)
+        #expect(header.count == 40)
         #expect(header.last == "kind")
-        #expect(lines.dropFirst().allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 39 })
+        #expect(lines.dropFirst().allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 40 })
         let rows = ReusePortCommandsTests.rows(text).map { "\(LiveCaptureTests.tuple($0)) \($0["kind"] ?? "")" }
         let expected = ReusePortCommandsTests.rows(
             try String(contentsOfFile: Binary.capture("near-misses.expected-near-misses.csv"), encoding: .utf8)
@@ -297,7 +308,7 @@ enum Binary {
             "server_isn", "hash", "bucket", "bucket_if_fewer", "bucket_if_more", "moves_on_churn", "history",
             "rst_seq", "rst_flags", "rst_window", "rst_options", "synack_ttl", "rst_ttl", "ttl_delta", "rst_ip_id",
             "rst_df", "ack_tos", "rst_tos", "tos_echo", "synack_flow_label", "rst_flow_label", "synack_mac",
-            "rst_mac", "rst_origin", "kernel_reason", "cause",
+            "rst_mac", "rst_origin", "kernel_reason", "cause", "tunnel",
         ]
         var origins: [String] = []
         for line in lines {
@@ -307,6 +318,7 @@ enum Binary {
             #expect(object["client_port"] is NSNumber)
             #expect(object["client_ip"] is String)
             #expect(object["kernel_reason"] is NSNull)
+            #expect(object["tunnel"] is NSNull)
             origins.append(object["rst_origin"] as? String ?? "")
         }
         let expected = ReusePortCommandsTests.rows(
@@ -355,7 +367,7 @@ enum Binary {
         #expect(run.status == 0)
         let rows = try String(contentsOf: incidents, encoding: .utf8).split(whereSeparator: \.isNewline)
         #expect(rows.count == 3)
-        #expect(rows.allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 38 })
+        #expect(rows.allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 39 })
     }
 
     @Test func anUnwritableReportDirectoryExitsTwo() throws {

@@ -289,13 +289,13 @@ import Testing
     func aFullDiskEndsTheRunWithOneLineAndNoCutRow() throws {
         let run = try Self.captureOntoAFullDisk(output: "--connections", file: "connections.csv")
         Self.expectFullDiskReported((run.status, run.diagnostics, run.path))
-        // Under the final name, if anything, and in NAME.partial: whole rows only, each of 19 fields.
+        // Under the final name, if anything, and in NAME.partial: whole rows only, each of 20 fields.
         var rows = 0
         for (path, data) in run.contents {
             let text = String(decoding: data, as: UTF8.self)
             #expect(text.hasSuffix("\r\n"), "\(path) ends in a cut row")
             let lines = text.split(separator: "\r\n")
-            #expect(lines.allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 19 })
+            #expect(lines.allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 20 })
             rows = max(rows, lines.count - 1)
         }
         #expect(rows > 100 && rows < 600, "\(rows) rows kept")

@@ -9,15 +9,19 @@ public struct AnalysisOptions: Sendable {
     public var bucketModel: ReusePortBucket
     /// Capture files: read with libpcap on a second thread while this one analyses (`-j 2`).
     public var readAhead: Bool
+    /// The UDP destination ports read as VXLAN.
+    public var vxlanPorts: VXLANPorts
 
     public init(
         tracker: HandshakeTracker.Configuration = .init(), filter: String? = nil,
-        bucketModel: ReusePortBucket = ReusePortBucket(listeners: 1), readAhead: Bool = false
+        bucketModel: ReusePortBucket = ReusePortBucket(listeners: 1), readAhead: Bool = false,
+        vxlanPorts: VXLANPorts = .standard
     ) {
         self.tracker = tracker
         self.filter = filter
         self.bucketModel = bucketModel
         self.readAhead = readAhead
+        self.vxlanPorts = vxlanPorts
     }
 }
 
@@ -29,6 +33,8 @@ public struct PacketCounts: Sendable, Equatable {
     public var filteredOut = 0
     /// Packets decoded as TCP.
     public var tcpPackets = 0
+    /// Packets decoded as TCP whose TCP header the snap length cut after the fields the tracker needs.
+    public var tcpHeadersCut = 0
     /// Packets skipped, indexed by `SkipReason.rawValue`.
     public var skipped = [Int](repeating: 0, count: SkipReason.allCases.count)
     /// Packets of link types the decoder does not know, by libpcap `DLT_` number: the `unknownLinkType`
@@ -183,8 +189,8 @@ public enum Analyzer {
         let totals: CaptureFileReader.Totals
         if options.readAhead, CaptureFileReader.allRegularFiles(paths) {
             totals = readAhead(
-                paths: paths, filter: options.filter, logger: logger, stop: stop, packetsPerBatch: packetsPerBatch,
-                progress: progress, into: &pipeline)
+                paths: paths, filter: options.filter, vxlanPorts: options.vxlanPorts, logger: logger, stop: stop,
+                packetsPerBatch: packetsPerBatch, progress: progress, into: &pipeline)
         } else {
             var reader = CaptureFileReader(paths: paths, filter: options.filter, logger: logger, progress: progress)
             _ = reader.read(into: &pipeline, stop: stop)
@@ -201,10 +207,10 @@ public enum Analyzer {
 
     /// Reads on a thread of its own and analyses the batches it fills on this one.
     private static func readAhead(
-        paths: [String], filter: String?, logger: Logger, stop: StopRequest?, packetsPerBatch: Int,
-        progress: ReadProgress?, into pipeline: inout PacketPipeline
+        paths: [String], filter: String?, vxlanPorts: VXLANPorts, logger: Logger, stop: StopRequest?,
+        packetsPerBatch: Int, progress: ReadProgress?, into pipeline: inout PacketPipeline
     ) -> CaptureFileReader.Totals {
-        let channel = BatchChannel(batches: batchesInFlight, capacity: packetsPerBatch)
+        let channel = BatchChannel(batches: batchesInFlight, capacity: packetsPerBatch, vxlanPorts: vxlanPorts)
         DispatchQueue.global().async {
             var reader = CaptureFileReader(paths: paths, filter: filter, logger: logger, progress: progress)
             while true {

@@ -4,6 +4,7 @@ package struct PacketPipeline: PacketSink {
     package var counts = PacketCounts()
     package var tracker: HandshakeTracker
     package var report: AnalysisReport
+    private let vxlanPorts: VXLANPorts
     /// Called every `packetsPerProgress` packets, for a progress bar; nil for none.
     var onProgress: ((PacketCounts) -> Void)?
     /// 2^16: often enough for a bar refreshed a few times a second, rare enough to cost nothing.
@@ -12,6 +13,7 @@ package struct PacketPipeline: PacketSink {
     package init(options: AnalysisOptions, onConnection: @escaping (Connection) -> Void) {
         tracker = HandshakeTracker(configuration: options.tracker)
         report = AnalysisReport(bucketModel: options.bucketModel, onConnection: onConnection)
+        vxlanPorts = options.vxlanPorts
     }
 
     /// Counts, decodes and tracks one packet; `bytes` are borrowed for the call.
@@ -31,9 +33,10 @@ package struct PacketPipeline: PacketSink {
             counts.count(info, skipped: nil)
             return
         }
-        switch PacketDecoder.decode(bytes, info: info, linkType: linkType) {
+        switch PacketDecoder.decode(bytes, info: info, linkType: linkType, vxlanPorts: vxlanPorts) {
         case .tcp(let segment):
             counts.count(info, skipped: nil)
+            if segment.isHeaderCut { counts.tcpHeadersCut &+= 1 }
             tracker.process(segment, observer: &report)
         case .skipped(.unknownLinkType):
             counts.count(info, skipped: .unknownLinkType)

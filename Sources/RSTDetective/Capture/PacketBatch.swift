@@ -25,6 +25,8 @@ import Synchronization
     private let records: UnsafeMutableBufferPointer<Record>
     /// The most packets the batch holds.
     let capacity: Int
+    /// The ports the analysis reads as VXLAN, so that the headers inside those tunnels are kept too.
+    private let vxlanPorts: VXLANPorts
     // The two counters are read and written for every packet. Only one thread has the batch at a time
     // (the channel hands it over), so the dynamic exclusivity checks of a class's stored properties, which
     // cost about 75 instructions a packet on the reading thread (callgrind), are left out.
@@ -34,10 +36,13 @@ import Synchronization
     /// Set on the last batch of a run read ahead: what the reader has to report besides the packets.
     var totals: CaptureFileReader.Totals?
 
-    /// - Parameter capacity: The most packets the batch holds.
-    init(capacity: Int) {
+    /// - Parameters:
+    ///   - capacity: The most packets the batch holds.
+    ///   - vxlanPorts: The UDP ports the analysis reads as VXLAN.
+    init(capacity: Int, vxlanPorts: VXLANPorts) {
         precondition(capacity > 0, "a batch holds at least one packet")
         self.capacity = capacity
+        self.vxlanPorts = vxlanPorts
         // Pages are touched only as copies reach them: small packets leave most of this untouched.
         unsafe bytes = UnsafeMutableRawBufferPointer.allocate(
             byteCount: capacity * PacketDecoder.maximumHeaderBytes, alignment: 16)
@@ -56,7 +61,7 @@ import Synchronization
     @inline(__always)
     func take(_ info: PacketInfo, _ packet: RawSpan, _ linkType: LinkType) {
         precondition(unsafe count < capacity, "a packet for a full batch")
-        let length = PacketDecoder.headerExtent(packet, linkType: linkType)
+        let length = PacketDecoder.headerExtent(packet, linkType: linkType, vxlanPorts: vxlanPorts)
         // SAFETY: `count < capacity`, checked above; each of the `count` packets before this one used at
         // most `maximumHeaderBytes`, and so does this one (`headerExtent` is at most that and at most the
         // span's length), so `used + length <= capacity * maximumHeaderBytes`, the storage's size. The span's
@@ -111,8 +116,9 @@ final class BatchChannel: Sendable {
     /// - Parameters:
     ///   - batches: The batches in circulation.
     ///   - capacity: Packets per batch.
-    init(batches: Int, capacity: Int) {
-        self.batches = (0..<batches).map { _ in PacketBatch(capacity: capacity) }
+    ///   - vxlanPorts: The UDP ports the analysis reads as VXLAN.
+    init(batches: Int, capacity: Int, vxlanPorts: VXLANPorts) {
+        self.batches = (0..<batches).map { _ in PacketBatch(capacity: capacity, vxlanPorts: vxlanPorts) }
     }
 
     /// Waits for an empty batch (reader).

@@ -4,17 +4,19 @@ public enum DecodeResult: Sendable, Equatable {
     case skipped(SkipReason)
 }
 
-/// Decodes link, IP and TCP headers in place, reading only the fields the tracker needs.
+/// Decodes link, tunnel, IP and TCP headers in place, reading only the fields the tracker needs.
 ///
-/// Every read is preceded by a length check against the captured bytes; a header that claims more than
-/// is there is a skip reason, never an out-of-bounds read. Nothing is allocated.
+/// The decoder is a dispatch, as Zeek's packet analysis and gopacket's `DecodingLayerParser` are: each layer
+/// has one small decoder (here, `PacketDecoder+LinkLayers.swift` and `PacketDecoder+Tunnels.swift`) that
+/// reads only its own header and returns the next layer, told by its type field, and where it starts, or a
+/// skip reason; one loop (`walkToTCP`) follows those steps to the TCP header. Every read is preceded by a
+/// length check against the captured bytes; a header that claims more than is there is a skip reason, never
+/// an out-of-bounds read. Nothing is allocated.
 public enum PacketDecoder {
-    private static let etherTypeIPv4: UInt16 = 0x0800
-    private static let etherTypeIPv6: UInt16 = 0x86dd
-    /// 802.1Q, 802.1ad (QinQ outer tag) and the pre-standard 0x9100 outer tag.
-    private static let vlanEtherTypes: (UInt16, UInt16, UInt16) = (0x8100, 0x88a8, 0x9100)
-    /// Nested VLAN tags beyond this are treated as a malformed frame rather than walked further.
-    private static let maximumVLANTags = 8
+    static let etherTypeIPv4: UInt16 = 0x0800
+    static let etherTypeIPv6: UInt16 = 0x86dd
+    /// Nested VLAN tags in one Ethernet frame beyond this are treated as a malformed frame.
+    static let maximumVLANTags = 8
     /// Extension headers beyond this are treated as a malformed chain.
     private static let maximumExtensionHeaders = 8
 
@@ -23,7 +25,35 @@ public enum PacketDecoder {
     /// reader may hand over only this much of each packet (`PacketBatch`).
     package static let maximumHeaderBytes = 1024
 
-    /// Where a link-layer header ends and what follows it.
+    /// A layer the decoder can be at; `decodeLayer` dispatches each to its decoder.
+    enum Layer {
+        case ethernet
+        /// An 802.1Q, 802.1ad or 0x9100 tag, after an EtherType that announced it.
+        case vlan
+        /// IPv4 or IPv6, told by the version nibble.
+        case ip
+        case udp
+        case vxlan
+        case geneve
+        case gre
+        case erspanTypeII
+        case erspanTypeIII
+        /// One MPLS label stack entry.
+        case mpls
+        case pppoe
+    }
+
+    /// What one layer decoder found.
+    enum Step {
+        /// The next layer and the offset where it starts.
+        case next(Layer, at: Int)
+        /// The TCP header starts at this offset.
+        case tcp(at: Int)
+        case skipped(SkipReason)
+    }
+
+    /// Where a link-layer header ends and what follows it, as the decoders of `otherLinkLayer` say it;
+    /// `linkLayer` turns it into a `Step`.
     enum LinkLayer {
         /// An EtherType at `offset`, the link-layer source at `linkSource` (-1 for none).
         case etherType(UInt16, offset: Int, linkSource: Int)
@@ -32,35 +62,137 @@ public enum PacketDecoder {
         case skipped(SkipReason)
     }
 
+    /// Where the walk found the TCP header, or why it stopped.
+    enum TCPLocation {
+        case at(Int)
+        case skipped(SkipReason)
+    }
+
+    /// What the walk keeps of the layers it passed: the innermost link-layer source and IP header, and the
+    /// tunnels.
+    struct Walk {
+        /// The wire length of the packet, which the IP length fields are checked against.
+        let wireLength: Int
+        let vxlanPorts: VXLANPorts
+        /// Where the innermost 6-byte link-layer source is, or -1: 8 bytes are readable there (the address
+        /// and 2 more).
+        var linkSource = -1
+        /// VLAN tags since the innermost Ethernet header.
+        var vlanTags = 0
+        var tunnel = TunnelPath()
+        /// The innermost IP header: where it starts, its version, addresses, and the bytes after its
+        /// headers by its length fields.
+        var ipOffset = 0
+        var isIPv6 = false
+        var source = IPAddress(high: 0, low: 0)
+        var destination = IPAddress(high: 0, low: 0)
+        var ipPayloadLength = 0
+
+        init(wireLength: Int, vxlanPorts: VXLANPorts) {
+            self.wireLength = wireLength
+            self.vxlanPorts = vxlanPorts
+        }
+    }
+
     /// Decodes one captured packet.
     ///
     /// - Parameters:
     ///   - bytes: The captured bytes, borrowed for the call.
     ///   - info: The record's timestamp and lengths.
     ///   - linkType: The capture's link type.
+    ///   - vxlanPorts: The UDP ports read as VXLAN.
     @inline(__always)
-    public static func decode(_ bytes: RawSpan, info: PacketInfo, linkType: LinkType) -> DecodeResult {
+    public static func decode(
+        _ bytes: RawSpan, info: PacketInfo, linkType: LinkType, vxlanPorts: VXLANPorts = .standard
+    ) -> DecodeResult {
         // A record that claims more captured bytes than were on the wire lies about one of the two.
         guard info.capturedLength <= info.wireLength else { return .skipped(.capturedLengthInvalid) }
-        switch linkLayer(bytes, linkType: linkType) {
-        case .etherType(let etherType, let offset, let linkSource):
-            switch etherType {
-            case etherTypeIPv4, etherTypeIPv6: return decodeIP(bytes, at: offset, info: info, linkSource: linkSource)
-            default: return .skipped(.nonIP)
-            }
-        case .ip(let offset):
-            return decodeIP(bytes, at: offset, info: info, linkSource: -1)
-        case .skipped(let reason):
-            return .skipped(reason)
+        var walk = Walk(wireLength: info.wireLength, vxlanPorts: vxlanPorts)
+        switch walkToTCP(bytes, linkType: linkType, walk: &walk) {
+        case .at(let offset): return decodeTCP(bytes, at: offset, walk: walk, timestampNanos: info.timestampNanos)
+        case .skipped(let reason): return .skipped(reason)
         }
     }
 
-    /// How many leading bytes of a packet `decode` and `commonTCPFields` read: decoding only that many gives
-    /// the same result as decoding them all. For TCP over IPv4, or over IPv6 without extension headers,
-    /// in any link type, that is where the TCP header ends, so no payload is counted; for anything else,
-    /// `maximumHeaderBytes`. Never more than `bytes.byteCount`.
+    /// Follows the layers from the link layer to the TCP header.
+    ///
+    /// Every layer starts past the start of the one before it, so the loop ends within the captured bytes;
+    /// the tunnel path holds at most `TunnelPath.capacity` encapsulations, and VLAN tags and IPv6 extension
+    /// headers have bounds of their own.
     @inline(__always)
-    package static func headerExtent(_ bytes: RawSpan, linkType: LinkType) -> Int {
+    static func walkToTCP(_ bytes: RawSpan, linkType: LinkType, walk: inout Walk) -> TCPLocation {
+        var step = linkLayer(bytes, linkType: linkType, walk: &walk)
+        while true {
+            switch step {
+            case .next(let layer, let offset): step = decodeLayer(layer, bytes, at: offset, walk: &walk)
+            case .tcp(let offset): return .at(offset)
+            case .skipped(let reason): return .skipped(reason)
+            }
+        }
+    }
+
+    /// The dispatch from a layer to its decoder.
+    @inline(__always)
+    private static func decodeLayer(_ layer: Layer, _ bytes: RawSpan, at offset: Int, walk: inout Walk) -> Step {
+        switch layer {
+        case .ethernet: ethernet(bytes, at: offset, walk: &walk)
+        case .vlan: vlanTag(bytes, at: offset, walk: &walk)
+        case .ip: ip(bytes, at: offset, walk: &walk)
+        case .udp: udp(bytes, at: offset, walk: &walk)
+        case .vxlan: vxlan(bytes, at: offset, walk: &walk)
+        case .geneve: geneve(bytes, at: offset, walk: &walk)
+        case .gre: gre(bytes, at: offset, walk: &walk)
+        case .erspanTypeII: erspanTypeII(bytes, at: offset, walk: &walk)
+        case .erspanTypeIII: erspanTypeIII(bytes, at: offset, walk: &walk)
+        case .mpls: mpls(bytes, at: offset, walk: &walk)
+        case .pppoe: pppoe(bytes, at: offset, walk: &walk)
+        }
+    }
+
+    /// The layer an EtherType announces (IEEE 802 numbers), after Ethernet, a VLAN tag or a cooked header.
+    @inline(__always)
+    static func etherTypeStep(_ etherType: UInt16, at offset: Int) -> Step {
+        switch etherType {
+        case etherTypeIPv4, etherTypeIPv6: .next(.ip, at: offset)
+        // 802.1Q, 802.1ad (QinQ outer tag) and the pre-standard 0x9100 outer tag.
+        case 0x8100, 0x88a8, 0x9100: .next(.vlan, at: offset)
+        // MPLS unicast and multicast.
+        case 0x8847, 0x8848: .next(.mpls, at: offset)
+        // PPPoE session stage (the discovery stage, 0x8863, carries no IP).
+        case 0x8864: .next(.pppoe, at: offset)
+        default: .skipped(.nonIP)
+        }
+    }
+
+    /// The layer an IP protocol number (IPv4 protocol, IPv6 next header) announces.
+    @inline(__always)
+    static func ipProtocolStep(_ ipProtocol: UInt8, at offset: Int, walk: inout Walk) -> Step {
+        switch ipProtocol {
+        case 6: .tcp(at: offset)
+        case 17: .next(.udp, at: offset)
+        case 47: .next(.gre, at: offset)
+        case 4: enter(.ipInIP, next: .ip, at: offset, walk: &walk)
+        case 41: enter(.ipv6InIP, next: .ip, at: offset, walk: &walk)
+        default: .skipped(.nonTCP)
+        }
+    }
+
+    /// Adds a tunnel layer to the walk's path and goes on to `next`, unless the path is full.
+    @inline(__always)
+    static func enter(
+        _ kind: TunnelLayer.Kind, identifier: UInt32 = 0, next: Layer, at offset: Int, walk: inout Walk
+    ) -> Step {
+        walk.tunnel.append(kind, identifier: identifier) ? .next(next, at: offset) : .skipped(.tooManyTunnelLayers)
+    }
+
+    /// How many leading bytes of a packet `decode` and `commonTCPFields` read: decoding only that many gives
+    /// the same result as decoding them all. For a packet whose layers lead to a TCP header, in any link
+    /// type and through any tunnel, that is where the TCP header ends, so no payload is counted; for
+    /// anything else, `maximumHeaderBytes`. Never more than `bytes.byteCount`.
+    @inline(__always)
+    package static func headerExtent(
+        _ bytes: RawSpan, linkType: LinkType, vxlanPorts: VXLANPorts = .standard
+    ) -> Int {
         let count = bytes.byteCount
         // Ethernet II with IPv4, or IPv6 without extension headers, carrying TCP, most of any capture: a few
         // loads, none of the general walk.
@@ -82,95 +214,24 @@ public enum PacketDecoder {
                 return min(count, 54 + tcpLength)
             }
         }
-        let fallback = min(count, maximumHeaderBytes)
-        let ipOffset: Int
-        switch linkLayer(bytes, linkType: linkType) {
-        case .etherType(etherTypeIPv4, let offset, _), .etherType(etherTypeIPv6, let offset, _), .ip(let offset):
-            ipOffset = offset
-        case .etherType, .skipped:
-            return fallback
-        }
-        guard count > ipOffset else { return fallback }
-        let tcpOffset: Int
-        switch bytes.uncheckedUInt8(at: ipOffset) >> 4 {  // SAFETY: count > ipOffset
-        case 4:
-            // The decoder reads 20 bytes of IPv4 header even when its length field says less.
-            guard count >= ipOffset + 20, bytes.uncheckedUInt8(at: ipOffset + 9) == 6 else { return fallback }
-            tcpOffset = ipOffset + max(20, Int(bytes.uncheckedUInt8(at: ipOffset) & 0x0f) * 4)  // SAFETY: checked
-        case 6:
-            guard count >= ipOffset + 40, bytes.uncheckedUInt8(at: ipOffset + 6) == 6 else { return fallback }
-            tcpOffset = ipOffset + 40
-        default:
-            return fallback
-        }
-        // The decoder reads 20 bytes of TCP header even when its data offset says less.
-        guard count >= tcpOffset + 20 else { return fallback }
-        let tcpLength = max(20, Int(bytes.uncheckedUInt8(at: tcpOffset + 12) >> 4) * 4)  // SAFETY: checked above
+        let visible = bytes.extracting(first: maximumHeaderBytes)
+        let fallback = visible.byteCount
+        // Where the headers are does not depend on the wire length: with the longest a record can have, the
+        // walk stops only where `decode` stops too, having read no byte that `decode` does not read.
+        var walk = Walk(wireLength: Int(UInt32.max), vxlanPorts: vxlanPorts)
+        guard case .at(let tcpOffset) = walkToTCP(visible, linkType: linkType, walk: &walk),
+            fallback >= tcpOffset + 14
+        else { return fallback }
+        // The decoder reads 20 bytes of TCP header, if they are there, even when its data offset says less.
+        let tcpLength = max(20, Int(visible.uncheckedUInt8(at: tcpOffset + 12) >> 4) * 4)  // SAFETY: checked above
         return min(fallback, tcpOffset + tcpLength)
-    }
-
-    /// The link-layer header of `linkType` at the start of `bytes`.
-    @inline(__always)
-    private static func linkLayer(_ bytes: RawSpan, linkType: LinkType) -> LinkLayer {
-        let count = bytes.byteCount
-        var offset: Int
-        var etherType: UInt16
-        // Where the 6-byte link-layer source is, or -1: 8 bytes are readable there (the MAC and 2 more).
-        var linkSource = -1
-        switch linkType {
-        case .ethernet:
-            // IEEE 802.3: destination(6) source(6) EtherType(2).
-            guard count >= 14 else { return .skipped(.truncated) }
-            etherType = bytes.uncheckedUInt16(at: 12)  // SAFETY: count >= 14
-            linkSource = 6
-            offset = 14
-        case .linuxSLL:
-            // Linux cooked v1: packet type(2) ARPHRD(2) address length(2) address(8) protocol(2).
-            guard count >= 16 else { return .skipped(.truncated) }
-            etherType = bytes.uncheckedUInt16(at: 14)  // SAFETY: count >= 16
-            if bytes.uncheckedUInt16(at: 4) == 6 { linkSource = 6 }  // SAFETY: count >= 16
-            offset = 16
-        case .linuxSLL2:
-            // Linux cooked v2: protocol(2) reserved(2) ifindex(4) ARPHRD(2) type(1) length(1) address(8).
-            guard count >= 20 else { return .skipped(.truncated) }
-            etherType = bytes.uncheckedUInt16(at: 0)  // SAFETY: count >= 20
-            if bytes.uncheckedUInt8(at: 11) == 6 { linkSource = 12 }  // SAFETY: count >= 20
-            offset = 20
-        case .raw:
-            return .ip(offset: 0)
-        case .null:
-            // BSD loopback: a 4-byte address family in the writer's byte order (DLT_NULL) or network order
-            // (DLT_LOOP). AF_INET is 2 everywhere; AF_INET6 is 10, 24, 28 or 30 depending on the OS.
-            guard count >= 4 else { return .skipped(.truncated) }
-            let raw = bytes.uncheckedUInt32(at: 0)  // SAFETY: count >= 4
-            let family = raw > 0xffff ? raw.byteSwapped : raw
-            switch family {
-            case 2, 10, 24, 28, 30: return .ip(offset: 4)
-            default: return .skipped(.nonIP)
-            }
-        case .ppp, .ciscoHDLC, .nflog, .ipOverInfiniBand, .ieee80211, .radiotap, .ppi:
-            let layer = otherLinkLayer(bytes, linkType: linkType)
-            guard case .etherType(let type, let start, let source) = layer else { return layer }
-            (etherType, offset, linkSource) = (type, start, source)
-        case .other:
-            return .skipped(.unknownLinkType)
-        }
-        var tags = 0
-        while etherType == vlanEtherTypes.0 || etherType == vlanEtherTypes.1 || etherType == vlanEtherTypes.2 {
-            // 802.1Q tag: TCI(2) then the inner EtherType(2).
-            tags += 1
-            guard tags <= maximumVLANTags else { return .skipped(.nonIP) }
-            guard count >= offset + 4 else { return .skipped(.truncated) }
-            etherType = bytes.uncheckedUInt16(at: offset + 2)  // SAFETY: count >= offset + 4
-            offset += 4
-        }
-        return .etherType(etherType, offset: offset, linkSource: linkSource)
     }
 
     /// The flags and `FlowKey.presenceHash` of a packet in the most common framings, Ethernet II with IPv4
     /// without options (not a fragment) or IPv6 without extension headers, then TCP, when `decode` would
-    /// read it as a TCP segment; nil for any other packet, which then takes `decode`. With
-    /// `HandshakeTracker.processUntracked`, most packets of a busy capture are settled by these few loads.
+    /// read it as a TCP segment with its whole header captured; nil for any other packet, which then takes
+    /// `decode`. With `HandshakeTracker.processUntracked`, most packets of a busy capture are settled by these
+    /// few loads.
     @inline(__always)
     package static func commonTCPFields(_ bytes: RawSpan, info: PacketInfo, linkType: LinkType) -> (
         flags: TCPFlags, presenceHash: UInt64
@@ -189,7 +250,10 @@ public enum PacketDecoder {
                 bytes.uncheckedUInt8(at: 23) == 6
             else { return nil }
             let tcpHeaderLength = Int(bytes.uncheckedUInt8(at: 46) >> 4) * 4
-            guard tcpHeaderLength >= 20, tcpHeaderLength <= totalLength - 20 else { return nil }
+            // A header the snap length cut takes `decode`, which counts it.
+            guard tcpHeaderLength >= 20, tcpHeaderLength <= totalLength - 20,
+                tcpHeaderLength <= bytes.byteCount - 34
+            else { return nil }
             let presenceHash = FlowKey.presenceHash(
                 IPAddress(ipv4: bytes.uncheckedUInt32(at: 26)), bytes.uncheckedUInt16(at: 34),
                 IPAddress(ipv4: bytes.uncheckedUInt32(at: 30)), bytes.uncheckedUInt16(at: 36))
@@ -204,7 +268,8 @@ public enum PacketDecoder {
         if payloadLength == 0 { payloadLength = info.wireLength - 54 }
         guard payloadLength <= info.wireLength - 54 else { return nil }
         let tcpHeaderLength = Int(bytes.uncheckedUInt8(at: 66) >> 4) * 4
-        guard tcpHeaderLength >= 20, tcpHeaderLength <= payloadLength else { return nil }
+        guard tcpHeaderLength >= 20, tcpHeaderLength <= payloadLength, tcpHeaderLength <= bytes.byteCount - 54
+        else { return nil }
         let presenceHash = FlowKey.presenceHash(
             IPAddress(high: bytes.uncheckedUInt64(at: 22), low: bytes.uncheckedUInt64(at: 30)),
             bytes.uncheckedUInt16(at: 54),
@@ -213,24 +278,21 @@ public enum PacketDecoder {
         return (TCPFlags(rawValue: bytes.uncheckedUInt8(at: 67)), presenceHash)
     }
 
-    /// Dispatches on the IP version nibble, which every link type above agrees with its own type field.
+    /// IPv4 or IPv6, told by the version nibble, which every layer that announces IP agrees with its own
+    /// type field.
     @inline(__always)
-    private static func decodeIP(_ bytes: RawSpan, at offset: Int, info: PacketInfo, linkSource: Int)
-        -> DecodeResult
-    {
+    static func ip(_ bytes: RawSpan, at offset: Int, walk: inout Walk) -> Step {
         guard bytes.byteCount > offset else { return .skipped(.truncated) }
         switch bytes.uncheckedUInt8(at: offset) >> 4 {  // SAFETY: byteCount > offset
-        case 4: return decodeIPv4(bytes, at: offset, info: info, linkSource: linkSource)
-        case 6: return decodeIPv6(bytes, at: offset, info: info, linkSource: linkSource)
+        case 4: return ipv4(bytes, at: offset, walk: &walk)
+        case 6: return ipv6(bytes, at: offset, walk: &walk)
         default: return .skipped(.badIPHeader)
         }
     }
 
     /// RFC 791 §3.1.
     @inline(__always)
-    private static func decodeIPv4(
-        _ bytes: RawSpan, at offset: Int, info: PacketInfo, linkSource: Int
-    ) -> DecodeResult {
+    private static func ipv4(_ bytes: RawSpan, at offset: Int, walk: inout Walk) -> Step {
         guard bytes.byteCount >= offset + 20 else { return .skipped(.truncated) }
         // SAFETY for the loads below: byteCount >= offset + 20.
         let headerLength = Int(bytes.uncheckedUInt8(at: offset) & 0x0f) * 4
@@ -238,46 +300,45 @@ public enum PacketDecoder {
         var totalLength = Int(bytes.uncheckedUInt16(at: offset + 2))
         if totalLength == 0 {
             // TCP segmentation offload: the capturing host saw the packet before the NIC filled this in.
-            totalLength = info.wireLength - offset
+            totalLength = walk.wireLength - offset
         }
         // Longer than the frame on the wire (shorter is link-layer padding, or a trailer).
-        guard totalLength <= info.wireLength - offset else { return .skipped(.ipLengthInvalid) }
+        guard totalLength <= walk.wireLength - offset else { return .skipped(.ipLengthInvalid) }
         guard totalLength >= headerLength else { return .skipped(.ipHeaderLengthInvalid) }
         // Flags and fragment offset: MF (0x2000) or a non-zero offset (0x1fff) makes a fragment.
         guard bytes.uncheckedUInt16(at: offset + 6) & 0x3fff == 0 else { return .skipped(.fragment) }
-        guard bytes.uncheckedUInt8(at: offset + 9) == 6 else { return .skipped(.nonTCP) }
+        let next = ipProtocolStep(bytes.uncheckedUInt8(at: offset + 9), at: offset + headerLength, walk: &walk)
+        if case .skipped = next { return next }
         guard bytes.byteCount >= offset + headerLength else { return .skipped(.truncated) }
-        return decodeTCP(
-            bytes, at: offset + headerLength, payloadLength: totalLength - headerLength, info: info,
-            source: IPAddress(ipv4: bytes.uncheckedUInt32(at: offset + 12)),
-            destination: IPAddress(ipv4: bytes.uncheckedUInt32(at: offset + 16)), isIPv6: false,
-            ipOffset: offset, linkSource: linkSource)
+        walk.ipOffset = offset
+        walk.isIPv6 = false
+        walk.source = IPAddress(ipv4: bytes.uncheckedUInt32(at: offset + 12))
+        walk.destination = IPAddress(ipv4: bytes.uncheckedUInt32(at: offset + 16))
+        walk.ipPayloadLength = totalLength - headerLength
+        return next
     }
 
     /// RFC 8200 §3 and §4; the extension headers are skipped, the Fragment header is checked.
-    private static func decodeIPv6(
-        _ bytes: RawSpan, at offset: Int, info: PacketInfo, linkSource: Int
-    ) -> DecodeResult {
+    private static func ipv6(_ bytes: RawSpan, at offset: Int, walk: inout Walk) -> Step {
         guard bytes.byteCount >= offset + 40 else { return .skipped(.truncated) }
         // SAFETY for the loads below: byteCount >= offset + 40.
         var payloadLength = Int(bytes.uncheckedUInt16(at: offset + 4))
         if payloadLength == 0 {
             // A jumbogram or a segmentation-offload capture: take the length from the wire.
-            payloadLength = info.wireLength - offset - 40
+            payloadLength = walk.wireLength - offset - 40
         }
-        guard payloadLength <= info.wireLength - offset - 40 else { return .skipped(.ipLengthInvalid) }
+        guard payloadLength <= walk.wireLength - offset - 40 else { return .skipped(.ipLengthInvalid) }
         var nextHeader = bytes.uncheckedUInt8(at: offset + 6)
-        let source = IPAddress(high: bytes.uncheckedUInt64(at: offset + 8), low: bytes.uncheckedUInt64(at: offset + 16))
-        let destination = IPAddress(
+        walk.ipOffset = offset
+        walk.isIPv6 = true
+        walk.source = IPAddress(
+            high: bytes.uncheckedUInt64(at: offset + 8), low: bytes.uncheckedUInt64(at: offset + 16))
+        walk.destination = IPAddress(
             high: bytes.uncheckedUInt64(at: offset + 24), low: bytes.uncheckedUInt64(at: offset + 32))
         var position = offset + 40
         for _ in 0...maximumExtensionHeaders {
             let headerLength: Int
             switch nextHeader {
-            case 6:
-                return decodeTCP(
-                    bytes, at: position, payloadLength: payloadLength, info: info, source: source,
-                    destination: destination, isIPv6: true, ipOffset: offset, linkSource: linkSource)
             case 0, 43, 60, 135, 139, 140:
                 // Hop-by-Hop, Routing, Destination Options, Mobility, HIP, Shim6: length in 8-octet units,
                 // not counting the first 8.
@@ -295,7 +356,8 @@ public enum PacketDecoder {
                 guard bytes.byteCount >= position + 2 else { return .skipped(.truncated) }
                 headerLength = (Int(bytes.uncheckedUInt8(at: position + 1)) + 2) * 4  // SAFETY: checked above
             default:
-                return .skipped(.nonTCP)
+                walk.ipPayloadLength = payloadLength
+                return ipProtocolStep(nextHeader, at: position, walk: &walk)
             }
             nextHeader = bytes.uncheckedUInt8(at: position)  // SAFETY: each case checked position + 2
             position += headerLength
@@ -305,41 +367,51 @@ public enum PacketDecoder {
         return .skipped(.badIPHeader)
     }
 
-    /// RFC 9293 §3.1.
+    /// RFC 9293 §3.1. The first 14 bytes (ports, sequence and acknowledgment numbers, data offset and
+    /// flags) are all the tracker needs; when the snap length cuts the header after them, the fields it cut
+    /// (window, options) are left empty and the segment says so (`isHeaderCut`).
     @inline(__always)
-    private static func decodeTCP(
-        _ bytes: RawSpan, at offset: Int, payloadLength ipPayloadLength: Int, info: PacketInfo,
-        source: IPAddress, destination: IPAddress, isIPv6: Bool, ipOffset: Int, linkSource: Int
-    ) -> DecodeResult {
+    private static func decodeTCP(_ bytes: RawSpan, at offset: Int, walk: Walk, timestampNanos: Int64)
+        -> DecodeResult
+    {
+        let ipPayloadLength = walk.ipPayloadLength
         // A payload too short for any TCP header: the IP lengths leave no room for it.
         guard ipPayloadLength >= 20 else { return .skipped(.tcpDataOffsetInvalid) }
-        guard bytes.byteCount >= offset + 20 else { return .skipped(.truncated) }
-        // SAFETY for the loads below: byteCount >= offset + 20.
+        guard bytes.byteCount >= offset + 14 else { return .skipped(.truncated) }
+        // SAFETY for the loads below: byteCount >= offset + 14.
         let headerLength = Int(bytes.uncheckedUInt8(at: offset + 12) >> 4) * 4
         guard headerLength >= 20, headerLength <= ipPayloadLength else { return .skipped(.tcpDataOffsetInvalid) }
         let flags = TCPFlags(rawValue: bytes.uncheckedUInt8(at: offset + 13))
+        let isHeaderCut = bytes.byteCount < offset + headerLength
         var fingerprint = PacketFingerprint()
         if flags.isDisjoint(with: [.syn, .rst]) {
             // Of the others only a handshake ACK's traffic class is looked at.
-            fingerprint.trafficClass = trafficClass(bytes, ipOffset: ipOffset, isIPv6: isIPv6)
+            fingerprint.trafficClass = trafficClass(bytes, ipOffset: walk.ipOffset, isIPv6: walk.isIPv6)
         } else {
-            fingerprint = Self.fingerprint(bytes, ipOffset: ipOffset, isIPv6: isIPv6, linkSource: linkSource)
-            if headerLength > 20 { fingerprint.options = options(bytes, from: offset + 20, to: offset + headerLength) }
+            fingerprint = Self.fingerprint(
+                bytes, ipOffset: walk.ipOffset, isIPv6: walk.isIPv6, linkSource: walk.linkSource)
+            if headerLength > 20 {
+                fingerprint.options =
+                    isHeaderCut ? nil : options(bytes, from: offset + 20, to: offset + headerLength)
+            }
         }
         return .tcp(
             TCPSegment(
-                timestampNanos: info.timestampNanos,
-                source: source,
-                destination: destination,
+                timestampNanos: timestampNanos,
+                source: walk.source,
+                destination: walk.destination,
                 sourcePort: bytes.uncheckedUInt16(at: offset),
                 destinationPort: bytes.uncheckedUInt16(at: offset + 2),
-                isIPv6: isIPv6,
+                isIPv6: walk.isIPv6,
                 sequenceNumber: bytes.uncheckedUInt32(at: offset + 4),
                 acknowledgmentNumber: bytes.uncheckedUInt32(at: offset + 8),
                 flags: flags,
-                window: bytes.uncheckedUInt16(at: offset + 14),
+                // SAFETY: checked by the condition.
+                window: bytes.byteCount >= offset + 16 ? bytes.uncheckedUInt16(at: offset + 14) : nil,
                 payloadLength: ipPayloadLength - headerLength,
-                fingerprint: fingerprint))
+                fingerprint: fingerprint,
+                tunnel: walk.tunnel,
+                isHeaderCut: isHeaderCut))
     }
 
     /// The IPv4 TOS or IPv6 traffic class of the IP header at `ipOffset`, whose bytes the caller checked.
@@ -371,14 +443,14 @@ public enum PacketDecoder {
         return fingerprint
     }
 
-    /// The option kinds in the TCP options from `start` to `end` (RFC 9293 §3.2): End of Option List stops
-    /// the walk, No-Operation is one byte, every other option gives its length. Options past the captured
-    /// bytes, or a length that does not fit, add `other`.
+    /// The option kinds in the TCP options from `start` to `end`, which the caller checked are captured
+    /// (RFC 9293 §3.2): End of Option List stops the walk, No-Operation is one byte, every other option gives
+    /// its length. A length that does not fit the header adds `other`.
     private static func options(_ bytes: RawSpan, from start: Int, to end: Int) -> TCPOptionSet {
+        // SAFETY for every load below: it lies before `end`, and end <= byteCount (the caller's check).
         // Linux's own SYN and SYN-ACK with timestamps: MSS(4) SACK-permitted(2) timestamps(10) NOP window
         // scale(3), one load each for the kinds and lengths.
-        // SAFETY for the two loads: start + 20 == end <= byteCount.
-        if end - start == 20, end <= bytes.byteCount,
+        if end - start == 20,
             bytes.uncheckedUInt64(at: start) & 0xffff_0000_ffff_ffff == 0x0204_0000_0402_080a,
             bytes.uncheckedUInt32(at: start + 16) & 0xffff_ff00 == 0x0103_0300
         {
@@ -386,16 +458,15 @@ public enum PacketDecoder {
         }
         var set = TCPOptionSet()
         var position = start
-        let limit = min(end, bytes.byteCount)
-        while position < limit {
-            let kind = bytes.uncheckedUInt8(at: position)  // SAFETY: position < byteCount
+        while position < end {
+            let kind = bytes.uncheckedUInt8(at: position)
             if kind == 0 { return set }
             if kind == 1 {
                 position += 1
                 continue
             }
-            guard position + 1 < limit else { break }
-            let length = Int(bytes.uncheckedUInt8(at: position + 1))  // SAFETY: position + 1 < byteCount
+            guard position + 1 < end else { break }
+            let length = Int(bytes.uncheckedUInt8(at: position + 1))
             guard length >= 2, position + length <= end else { break }
             set.insert(.kind(kind))
             position += length

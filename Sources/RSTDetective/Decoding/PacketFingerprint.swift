@@ -11,8 +11,9 @@ public struct PacketFingerprint: Sendable, Equatable {
     public var dontFragment = false
     /// The IPv6 flow label (20 bits); 0 for IPv4.
     public var flowLabel: UInt32 = 0
-    /// The TCP options present, read only on segments with SYN or RST (the ones compared).
-    public var options = TCPOptionSet()
+    /// The TCP options present, read only on segments with SYN or RST (the ones compared); nil when the snap
+    /// length cut them.
+    public var options: TCPOptionSet? = TCPOptionSet()
     /// The link-layer source address with bit 63 set, or 0 when the link layer has none.
     private var taggedSourceMAC: UInt64 = 0
 
@@ -56,7 +57,7 @@ public struct TCPOptionSet: OptionSet, Sendable, Hashable {
     public static let authentication = TCPOptionSet(rawValue: 1 << 6)
     /// Multipath TCP (RFC 8684).
     public static let multipath = TCPOptionSet(rawValue: 1 << 7)
-    /// Any other kind, or an option list that runs past the header or the captured bytes.
+    /// Any other kind, or an option whose length runs past the header.
     public static let other = TCPOptionSet(rawValue: 1 << 8)
 
     private static let names: [(TCPOptionSet, String)] = [

@@ -3,9 +3,11 @@
 /// The reasons that name a length field are for packets that lie: a field pointing past the end of the
 /// packet, or before the start of what follows it. Such a packet is counted, never read beyond its bytes.
 public enum SkipReason: UInt8, CaseIterable, Sendable {
-    /// The link layer carried something other than IPv4 or IPv6 (ARP, LLC, ...).
+    /// The link layer, or a tunnel, carried something other than IPv4 or IPv6 (ARP, LLC, a GRE or Geneve
+    /// protocol type, ERSPAN frame type or MPLS payload that is neither, a tunnel header version the decoder
+    /// does not know, ...).
     case nonIP
-    /// An IP packet whose transport is not TCP (UDP, ICMP, ESP, ...).
+    /// An IP packet whose transport is not TCP (ICMP, ESP, UDP to a port that is not a tunnel's, ...).
     case nonTCP
     /// An IPv4 fragment, or an IPv6 packet with a non-atomic Fragment header: its TCP header is either
     /// absent or not yet reassembled, so it is never read as TCP.
@@ -30,6 +32,8 @@ public enum SkipReason: UInt8, CaseIterable, Sendable {
     /// Headers that run past the first `PacketDecoder.maximumHeaderBytes` bytes of the packet (a long chain
     /// of IPv6 extension headers, say): the decoder reads no further, on every read path alike.
     case headersTooLong
+    /// More than `TunnelPath.capacity` layers of encapsulation (each MPLS label is one).
+    case tooManyTunnelLayers
 
     /// The name of this reason's counter in summary.csv.
     public var metricName: String {
@@ -45,6 +49,7 @@ public enum SkipReason: UInt8, CaseIterable, Sendable {
         case .ipLengthInvalid: "skipped_ip_length_invalid"
         case .capturedLengthInvalid: "skipped_captured_length_invalid"
         case .headersTooLong: "skipped_headers_too_long"
+        case .tooManyTunnelLayers: "skipped_too_many_tunnel_layers"
         }
     }
 }

@@ -34,7 +34,7 @@ public struct Connection: Sendable {
         "server_isn", "hash", "bucket", "bucket_if_fewer", "bucket_if_more", "moves_on_churn", "history",
         "rst_seq", "rst_flags", "rst_window", "rst_options", "synack_ttl", "rst_ttl", "ttl_delta", "rst_ip_id",
         "rst_df", "ack_tos", "rst_tos", "tos_echo", "synack_flow_label", "rst_flow_label", "synack_mac", "rst_mac",
-        "rst_origin", "kernel_reason", "cause",
+        "rst_origin", "kernel_reason", "cause", "tunnel",
     ]
 
     /// The columns of the near-miss CSV: the incident columns and the near miss's class.
@@ -66,6 +66,7 @@ public struct Connection: Sendable {
         fields += resetFields
         fields.append(kernelReason ?? "")
         fields.append(cause?.name ?? "")
+        fields.append(record.tunnel.text)
         return fields
     }
 
@@ -124,7 +125,8 @@ public struct Connection: Sendable {
         let isIPv6 = handshake.isIPv6
         let fingerprint = reset.fingerprint
         var fields = [
-            String(reset.sequenceNumber), reset.flags.text, String(reset.window), fingerprint.options.text,
+            String(reset.sequenceNumber), reset.flags.text, reset.window.map { String($0) } ?? "",
+            fingerprint.options?.text ?? "",
         ]
         let comparison = provenance
         fields += [
@@ -149,7 +151,7 @@ public struct Connection: Sendable {
     public static let connectionCSVHeader = [
         "syn_time", "synack_time", "ack_time", "end_time", "client_ip", "client_port", "server_ip", "server_port",
         "outcome", "ack_payload_bytes", "syn_retransmits", "synack_retransmits", "server_isn", "hash", "bucket",
-        "bucket_if_fewer", "bucket_if_more", "moves_on_churn", "history",
+        "bucket_if_fewer", "bucket_if_more", "moves_on_churn", "history", "tunnel",
     ]
 
     /// This attempt's fields, in `connectionCSVHeader` order; times not reached are empty.
@@ -170,7 +172,7 @@ public struct Connection: Sendable {
             String(record.synRetransmits),
             String(record.synAckRetransmits),
             reachedSynAck ? String(record.serverISN) : "",
-        ] + listenerFields + [record.history.description]
+        ] + listenerFields + [record.history.description, record.tunnel.text]
     }
 
     private var listenerFields: [String] {

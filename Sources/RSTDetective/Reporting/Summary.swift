@@ -24,6 +24,7 @@ public enum Summary {
             ("packets", String(result.packets.packets)),
             ("packets_filtered_out", String(result.packets.filteredOut)),
             ("tcp_packets", String(result.packets.tcpPackets)),
+            ("tcp_headers_cut", String(result.packets.tcpHeadersCut)),
         ]
         if let live = result.live {
             let statistics = live.statistics

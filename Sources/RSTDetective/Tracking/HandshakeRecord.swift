@@ -5,6 +5,8 @@ public struct HandshakeRecord: Sendable {
     public var server: IPAddress
     public var serverPort: UInt16
     public var isIPv6: Bool
+    /// The encapsulations of the client's SYN, outermost first; empty without a tunnel.
+    public var tunnel: TunnelPath
     public var outcome: Outcome
     /// Whether the client's handshake ACK was seen: the attempt counts in `handshakes_completed`.
     public var handshakeCompleted: Bool

@@ -66,8 +66,8 @@ struct HandshakeState {
     var alternateServerISN: UInt32?
     /// Payload bytes of the segment that completed the handshake (0 for a pure ACK).
     var ackPayloadBytes: UInt32 = 0
-    /// The TCP options of the client's SYN.
-    var synOptions: TCPOptionSet
+    /// The TCP options of the client's SYN; nil when the snap length cut them.
+    var synOptions: TCPOptionSet?
     /// Whether the SYN-ACK looks like a Linux syncookie: one without timestamps cannot carry the window
     /// scale or SACK-permitted option the SYN offered, because the cookie in the sequence number has no
     /// room for them (with timestamps, the cookie encodes them in the timestamp and nothing shows).
@@ -94,6 +94,9 @@ struct HandshakeState {
     /// maximum delay after the handshake ACK.
     var deadlineNanos: Int64
     var history = History()
+    /// Whether the client's SYN came through a tunnel, whose path the tracker keeps aside (it is rare, and the
+    /// state stays small); the flow key holds the tunnel's tenant.
+    var hasTunnel: Bool
 
     /// A new attempt from the client's SYN.
     init(syn: TCPSegment, clientIsLower: Bool, handshakeTimeoutNanos: Int64) {
@@ -104,6 +107,7 @@ struct HandshakeState {
         self.synOptions = syn.fingerprint.options
         self.clientNextSequence = syn.sequenceNumber &+ 1 &+ UInt32(clamping: syn.payloadLength)
         self.synTimeNanos = syn.timestampNanos
+        self.hasTunnel = !syn.tunnel.isEmpty
         self.deadlineNanos = syn.timestampNanos &+ handshakeTimeoutNanos
         history.record(syn.flags, hasPayload: syn.payloadLength > 0, fromClient: true)
     }
@@ -122,7 +126,9 @@ struct HandshakeState {
     var openAtEndOutcome: Outcome { hasStrayReset ? .wrongAck : .openAtEnd }
 
     /// `synAckLooksLikeCookie` for a SYN-ACK with `options` answering a SYN with `synOptions`.
-    private func looksLikeCookie(_ options: TCPOptionSet) -> Bool {
+    private func looksLikeCookie(_ options: TCPOptionSet?) -> Bool {
+        // Options the snap length cut tell nothing either way.
+        guard let synOptions, let options else { return false }
         let offered: TCPOptionSet = [.windowScale, .sackPermitted]
         return synOptions.isSuperset(of: offered) && !synOptions.contains(.timestamps)
             && options.isDisjoint(with: offered.union(.timestamps)) && options.contains(.maximumSegmentSize)
@@ -262,7 +268,8 @@ public struct ResetSegment: Sendable, Equatable {
     public var sequenceNumber: UInt32
     public var acknowledgmentNumber: UInt32
     public var flags: TCPFlags
-    public var window: UInt16
+    /// nil when the snap length cut the header before it.
+    public var window: UInt16?
     public var fingerprint: PacketFingerprint
 
     public init(_ segment: TCPSegment) {

@@ -40,6 +40,9 @@ public struct HandshakeTracker {
     /// The stray RST (`HandshakeTransition.strayReset`) of each tracked attempt that had one: rare, so kept
     /// here rather than in every attempt's state.
     private var strayResets: [FlowKey: ResetSegment] = [:]
+    /// The encapsulations of each tracked attempt whose SYN came through a tunnel, for its report: kept here
+    /// rather than in every attempt's state, so that plain traffic pays nothing for them.
+    private var tunnels: [FlowKey: TunnelPath] = [:]
 
     /// - Parameters:
     ///   - configuration: Delays and limits.
@@ -142,12 +145,15 @@ public struct HandshakeTracker {
                 case .restarted:
                     // A SYN that restarts an attempt changes nothing in its state before that.
                     let state = table[slot: slot]
-                    let stray = leave(state, key: key)
+                    let left = leave(state, key: key)
                     observer.record(
-                        Self.record(state, key: key, outcome: state.timeoutOutcome, at: now, reset: stray))
+                        Self.record(
+                            state, key: key, outcome: state.timeoutOutcome, at: now, reset: left.strayReset,
+                            tunnel: left.tunnel))
                     table[slot: slot] = HandshakeState(
                         syn: segment, clientIsLower: sourceIsLower,
                         handshakeTimeoutNanos: configuration.handshakeTimeoutNanos)
+                    if table[slot: slot].hasTunnel { tunnels[key] = segment.tunnel }
                 }
                 return
             }
@@ -170,8 +176,9 @@ public struct HandshakeTracker {
             }
             if table.insert(key, state) == nil {
                 counters.untrackedSYNs += 1
-            } else if table.count > counters.peakOpenHandshakes {
-                counters.peakOpenHandshakes = table.count
+            } else {
+                if state.hasTunnel { tunnels[key] = segment.tunnel }
+                if table.count > counters.peakOpenHandshakes { counters.peakOpenHandshakes = table.count }
             }
         } else if flags.contains(.rst) {
             counters.untrackedResets += 1
@@ -198,11 +205,11 @@ public struct HandshakeTracker {
             let state = table[slot: slot]
             let expired = clockNanos >= state.deadlineNanos
             let key = table.key(at: slot)
-            let stray = leave(state, key: key)
+            let left = leave(state, key: key)
             observer.record(
                 Self.record(
                     state, key: key, outcome: expired ? state.timeoutOutcome : state.openAtEndOutcome,
-                    at: expired ? state.deadlineNanos : clockNanos, reset: stray))
+                    at: expired ? state.deadlineNanos : clockNanos, reset: left.strayReset, tunnel: left.tunnel))
         }
         table.removeAll()
     }
@@ -244,26 +251,33 @@ public struct HandshakeTracker {
         slot: Int, key: FlowKey, outcome: Outcome, at time: Int64, reset: ResetSegment? = nil,
         observer: inout Observer
     ) {
-        let stray = leave(table[slot: slot], key: key)
+        let left = leave(table[slot: slot], key: key)
         observer.record(
-            Self.record(table[slot: slot], key: key, outcome: outcome, at: time, reset: reset ?? stray))
+            Self.record(
+                table[slot: slot], key: key, outcome: outcome, at: time, reset: reset ?? left.strayReset,
+                tunnel: left.tunnel))
         table.remove(at: slot)
     }
 
     /// Counts an attempt that ends before its deadline out of `acceptQueue`, and takes its stray RST out of
-    /// `strayResets`, as it leaves the table.
+    /// `strayResets` and its tunnels out of `tunnels`, as it leaves the table.
     ///
-    /// - Returns: The stray RST, if it had one.
-    @discardableResult
-    private mutating func leave(_ state: HandshakeState, key: FlowKey) -> ResetSegment? {
+    /// - Returns: The stray RST, if it had one, and the tunnels, empty without.
+    private mutating func leave(_ state: HandshakeState, key: FlowKey) -> (
+        strayReset: ResetSegment?, tunnel: TunnelPath
+    ) {
         if state.phase == .established, clockNanos < state.deadlineNanos {
             acceptQueue.leave(token: state.acceptQueueToken)
         }
-        return state.hasStrayReset ? strayResets.removeValue(forKey: key) : nil
+        return (
+            state.hasStrayReset ? strayResets.removeValue(forKey: key) : nil,
+            state.hasTunnel ? tunnels.removeValue(forKey: key) ?? TunnelPath() : TunnelPath()
+        )
     }
 
     private static func record(
-        _ state: HandshakeState, key: FlowKey, outcome: Outcome, at time: Int64, reset: ResetSegment?
+        _ state: HandshakeState, key: FlowKey, outcome: Outcome, at time: Int64, reset: ResetSegment?,
+        tunnel: TunnelPath
     ) -> HandshakeRecord {
         let lowerPort = UInt16(truncatingIfNeeded: key.ports >> 16)
         let upperPort = UInt16(truncatingIfNeeded: key.ports)
@@ -273,6 +287,7 @@ public struct HandshakeTracker {
             server: state.clientIsLower ? key.upperAddress : key.lowerAddress,
             serverPort: state.clientIsLower ? upperPort : lowerPort,
             isIPv6: state.isIPv6,
+            tunnel: tunnel,
             outcome: outcome,
             handshakeCompleted: state.phase == .established,
             synTimeNanos: state.synTimeNanos,

@@ -32,12 +32,15 @@ struct GoldenCase: Sendable, CustomTestStringConvertible {
         }
     }
 
-    /// The incidents must be exactly the expected 4-tuples: none missing, none extra, none twice.
+    /// The incidents must be exactly the expected 4-tuples, with their tunnels when the expected file has a
+    /// `tunnel` column: none missing, none extra, none twice.
     @Test(arguments: GoldenCase.all())
     func incidentsMatchExpectation(_ golden: GoldenCase) throws {
-        let expected = try Fixtures.readCSV(Fixtures.path("\(golden.name).expected.csv")).map(Fixtures.tuple).sorted()
+        let path = Fixtures.path("\(golden.name).expected.csv")
+        let tunnel = try Fixtures.hasTunnelColumn(path)
+        let expected = try Fixtures.readCSV(path).map { Fixtures.tuple($0) }.sorted()
         let (_, incidents) = Fixtures.analyze(golden.inputs)
-        #expect(incidents.map(Fixtures.tuple).sorted() == expected)
+        #expect(incidents.map { Fixtures.tuple($0, tunnel: tunnel) }.sorted() == expected)
     }
 
     /// Each metric listed in `NAME.expected-summary.csv` must equal the tool's value.
@@ -61,9 +64,10 @@ struct GoldenCase: Sendable, CustomTestStringConvertible {
         let clientLog = Fixtures.path("\(golden.name).client.csv")
         guard FileManager.default.fileExists(atPath: clientLog) else { return }
         let resets = Set(
-            try Fixtures.readCSV(clientLog).filter { $0["result"] == "reset_after_connect" }.map(Fixtures.tuple))
+            try Fixtures.readCSV(clientLog).filter { $0["result"] == "reset_after_connect" }.map { Fixtures.tuple($0) })
         for row in try Fixtures.readCSV(Fixtures.path("\(golden.name).expected.csv")) {
-            #expect(resets.contains(Fixtures.tuple(row)), "\(golden.name): \(Fixtures.tuple(row))")
+            let tuple = Fixtures.tuple(row, tunnel: false)
+            #expect(resets.contains(tuple), "\(golden.name): \(tuple)")
         }
     }
 
@@ -72,9 +76,12 @@ struct GoldenCase: Sendable, CustomTestStringConvertible {
     func nearMissesMatchExpectation(_ golden: GoldenCase) throws {
         let path = Fixtures.path("\(golden.name).expected-near-misses.csv")
         guard FileManager.default.fileExists(atPath: path) else { return }
+        let tunnel = try Fixtures.hasTunnelColumn(path)
         let expected = try Fixtures.readCSV(path).map { "\(Fixtures.tuple($0)) \($0["kind"] ?? "")" }.sorted()
         let nearMisses = Fixtures.connections(golden.inputs).filter(\.handshake.outcome.isNearMiss)
-        #expect(nearMisses.map { "\(Fixtures.tuple($0)) \($0.handshake.outcome.name)" }.sorted() == expected)
+        #expect(
+            nearMisses.map { "\(Fixtures.tuple($0, tunnel: tunnel)) \($0.handshake.outcome.name)" }.sorted() == expected
+        )
     }
 
     /// Each incident's RST origin must be the one its capture's independent view gives (who really sent
@@ -84,12 +91,13 @@ struct GoldenCase: Sendable, CustomTestStringConvertible {
     func originsMatchExpectation(_ golden: GoldenCase) throws {
         let path = Fixtures.path("\(golden.name).expected-origins.csv")
         guard FileManager.default.fileExists(atPath: path) else { return }
+        let tunnel = try Fixtures.hasTunnelColumn(path)
         let expected = Dictionary(
             uniqueKeysWithValues: try Fixtures.readCSV(path).map { (Fixtures.tuple($0), $0["rst_origin"] ?? "") })
         let (_, incidents) = Fixtures.analyze(golden.inputs)
         #expect(incidents.count == expected.count)
         for incident in incidents {
-            let truth = expected[Fixtures.tuple(incident)]
+            let truth = expected[Fixtures.tuple(incident, tunnel: tunnel)]
             let verdict = incident.provenance?.origin
             let compatible =
                 verdict?.rawValue == truth

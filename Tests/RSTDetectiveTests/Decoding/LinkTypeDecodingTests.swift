@@ -138,8 +138,9 @@ import Testing
         #expect(Self.decoded([0, 0, 8, 0, 1, 0, 0, 0] + B.ethernet(Self.ipv4), .ppi) == "skipped_non_ip")
     }
 
-    /// No prefix of any of these frames is read out of bounds or as something else: each is truncated, and
-    /// the whole frame is the packet.
+    /// No prefix of any of these frames is read out of bounds or as something else: each is truncated until
+    /// it holds the first 14 bytes of TCP, and from there it is the packet, its header cut until the whole
+    /// frame.
     @Test func everyPrefixIsTruncatedOrThePacket() {
         let frames: [(LinkType, [UInt8])] = [
             (.ppp, [0xff, 0x03, 0x00, 0x21] + Self.ipv4), (.ciscoHDLC, [0x0f, 0, 0x08, 0] + Self.ipv4),
@@ -149,12 +150,16 @@ import Testing
             (.ppi, [0, 0, 8, 0, 105, 0, 0, 0] + Self.wlan()),
         ]
         for (linkType, frame) in frames {
-            // The segment has no payload: every byte is a header the decoder reads.
-            for length in 0..<frame.count {
+            // The segment has no payload and a 20-byte TCP header: every byte is a header the decoder reads.
+            for length in 0..<(frame.count - 6) {
                 let result = B.decode(frame, linkType: linkType, capturedLength: length)
                 #expect(result == .skipped(.truncated), "\(linkType), \(length) of \(frame.count) bytes")
             }
-            #expect(B.decode(frame, linkType: linkType).segment != nil, "\(linkType)")
+            for length in (frame.count - 6)..<frame.count {
+                let segment = B.decode(frame, linkType: linkType, capturedLength: length).segment
+                #expect(segment?.isHeaderCut == true, "\(linkType), \(length) of \(frame.count) bytes")
+            }
+            #expect(B.decode(frame, linkType: linkType).segment?.isHeaderCut == false, "\(linkType)")
         }
     }
 }

@@ -26,13 +26,48 @@ import Testing
         #expect(segment.payloadLength == 1000)
     }
 
-    /// Every prefix of a valid packet shorter than its headers is `truncated`, never a crash or a misread.
+    /// Every prefix of a valid packet shorter than its headers and the first 14 bytes of TCP is `truncated`,
+    /// never a crash or a misread.
     @Test func everyShortPrefixIsTruncated() {
         let packet = B.ethernet(B.ipv4(B.tcp(options: [1, 1, 1, 1])))
-        for length in 0..<(14 + 20 + 20) {
+        for length in 0..<(14 + 20 + 14) {
             #expect(B.decode(packet, capturedLength: length) == .skipped(.truncated), "length \(length)")
         }
-        #expect(B.decode(packet, capturedLength: 14 + 20 + 20).segment != nil)
+        #expect(B.decode(packet, capturedLength: 14 + 20 + 14).segment != nil)
+    }
+
+    /// Every cut of the TCP header, 0 to 20 bytes and into the options, over IPv4 and IPv6: from 14 bytes on
+    /// the segment is decoded with what the tracker needs, and the fields cut are empty, not guessed.
+    @Test(arguments: [false, true])
+    func everyCutOfTheTCPHeader(ipv6: Bool) throws {
+        let options: [UInt8] = [2, 4, 0x05, 0xb4, 4, 2, 1, 1]  // MSS, SACK permitted, two NOPs
+        for withOptions in [false, true] {
+            let tcp = B.tcp(
+                sourcePort: 40001, destinationPort: 443, sequence: 0xa1b2_c3d4, ack: 0x0102_0304,
+                flags: 0x12, options: withOptions ? options : [])
+            let packet = ipv6 ? B.ethernet(B.ipv6(tcp), etherType: 0x86dd) : B.ethernet(B.ipv4(tcp))
+            let tcpOffset = 14 + (ipv6 ? 40 : 20)
+            for cut in 0...tcp.count {
+                let result = B.decode(packet, capturedLength: tcpOffset + cut)
+                guard cut >= 14 else {
+                    #expect(result == .skipped(.truncated), "cut \(cut)")
+                    continue
+                }
+                let segment = try #require(result.segment, "cut \(cut)")
+                #expect(segment.sourcePort == 40001)
+                #expect(segment.destinationPort == 443)
+                #expect(segment.sequenceNumber == 0xa1b2_c3d4)
+                #expect(segment.acknowledgmentNumber == 0x0102_0304)
+                #expect(segment.flags == [.syn, .ack])
+                #expect(segment.isIPv6 == ipv6)
+                #expect(segment.window == (cut >= 16 ? 65535 : nil), "cut \(cut)")
+                #expect(segment.isHeaderCut == (cut < tcp.count), "cut \(cut)")
+                let expectedOptions: TCPOptionSet? =
+                    !withOptions ? [] : cut < tcp.count ? nil : [.maximumSegmentSize, .sackPermitted]
+                #expect(segment.fingerprint.options == expectedOptions, "cut \(cut)")
+                #expect(segment.fingerprint.hopLimit == 64)
+            }
+        }
     }
 
     @Test func walksVLANAndQinQTags() throws {

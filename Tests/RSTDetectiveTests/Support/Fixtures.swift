@@ -47,13 +47,25 @@ enum Fixtures {
         }
     }
 
-    /// `client_ip,client_port,server_ip,server_port` of an incident.
-    static func tuple(_ incident: Connection) -> String {
+    /// `client_ip,client_port,server_ip,server_port` of an incident, and `,tunnel` after them with `tunnel`.
+    static func tuple(_ incident: Connection, tunnel: Bool = false) -> String {
         let record = incident.handshake
-        return "\(record.client),\(record.clientPort),\(record.server),\(record.serverPort)"
+        let tuple = "\(record.client),\(record.clientPort),\(record.server),\(record.serverPort)"
+        return tunnel ? tuple + "," + record.tunnel.text : tuple
     }
 
-    static func tuple(_ row: [String: String]) -> String {
-        "\(row["client_ip"] ?? ""),\(row["client_port"] ?? ""),\(row["server_ip"] ?? ""),\(row["server_port"] ?? "")"
+    /// The same of an expected row, with `,tunnel` when the row has that column and `tunnel` is true: an
+    /// expected file names the tunnels of its incidents when it has a `tunnel` column.
+    static func tuple(_ row: [String: String], tunnel: Bool = true) -> String {
+        let tuple =
+            "\(row["client_ip"] ?? ""),\(row["client_port"] ?? ""),\(row["server_ip"] ?? ""),\(row["server_port"] ?? "")"
+        guard tunnel, let text = row["tunnel"] else { return tuple }
+        return tuple + "," + text
+    }
+
+    /// Whether the CSV file at `path` has a `tunnel` column.
+    static func hasTunnelColumn(_ path: String) throws -> Bool {
+        let header = try String(contentsOfFile: path, encoding: .utf8).prefix { !$0.isNewline }
+        return header.split(separator: ",").contains("tunnel")
     }
 }

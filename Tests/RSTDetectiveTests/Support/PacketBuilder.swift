@@ -24,15 +24,22 @@ enum PacketBuilder {
         return bytes + payload
     }
 
-    static func ipv6(_ payload: [UInt8], nextHeader: UInt8 = 6, extensionHeaders: [UInt8] = []) -> [UInt8] {
-        let source: [UInt8] = [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [1]
-        let destination: [UInt8] = [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [2]
+    /// IPv6 from 2001:db8::`source` to 2001:db8::`destination`.
+    static func ipv6(
+        _ payload: [UInt8], nextHeader: UInt8 = 6, extensionHeaders: [UInt8] = [], source: UInt8 = 1,
+        destination: UInt8 = 2
+    ) -> [UInt8] {
+        let source: [UInt8] = [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [source]
+        let destination: [UInt8] = [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [destination]
         let length = UInt16(extensionHeaders.count + payload.count)
         return [0x60, 0, 0, 0] + be16(length) + [nextHeader, 64] + source + destination + extensionHeaders + payload
     }
 
-    static func ethernet(_ payload: [UInt8], etherType: UInt16 = 0x0800, tags: [UInt16] = []) -> [UInt8] {
-        var bytes: [UInt8] = [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]
+    /// Ethernet from 02:00:00:00:00:`source` to 02:00:00:00:00:02.
+    static func ethernet(
+        _ payload: [UInt8], etherType: UInt16 = 0x0800, tags: [UInt16] = [], source: UInt8 = 1
+    ) -> [UInt8] {
+        var bytes: [UInt8] = [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, source]
         for tag in tags { bytes += be16(tag) + [0, 10] }
         return bytes + be16(etherType) + payload
     }
@@ -55,12 +62,22 @@ enum PacketBuilder {
     static func be32(_ value: UInt32) -> [UInt8] { be16(UInt16(value >> 16)) + be16(UInt16(value & 0xffff)) }
 
     /// Decodes `bytes` as a full packet captured with `capturedLength` bytes (all of them by default).
-    static func decode(_ bytes: [UInt8], linkType: LinkType = .ethernet, capturedLength: Int? = nil) -> DecodeResult {
+    static func decode(
+        _ bytes: [UInt8], linkType: LinkType = .ethernet, capturedLength: Int? = nil,
+        vxlanPorts: VXLANPorts = .standard
+    ) -> DecodeResult {
         let captured = capturedLength ?? bytes.count
         let info = PacketInfo(timestampNanos: 0, capturedLength: captured, wireLength: bytes.count)
         return bytes.prefix(captured).withUnsafeBytes { raw in
-            PacketDecoder.decode(raw.bytes, info: info, linkType: linkType)
+            PacketDecoder.decode(raw.bytes, info: info, linkType: linkType, vxlanPorts: vxlanPorts)
         }
+    }
+
+    /// `PacketDecoder.headerExtent` of `bytes`.
+    static func headerExtent(
+        _ bytes: [UInt8], linkType: LinkType = .ethernet, vxlanPorts: VXLANPorts = .standard
+    ) -> Int {
+        bytes.withUnsafeBytes { PacketDecoder.headerExtent($0.bytes, linkType: linkType, vxlanPorts: vxlanPorts) }
     }
 }
 
