@@ -28,6 +28,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CAPTURES = os.path.join(os.path.dirname(HERE), "Tests", "Captures")
+sys.path.insert(0, os.path.join(HERE, "captures"))
+from common import internet_checksum  # noqa: E402
+from pcapcheck import pcap_records  # noqa: E402
 
 # The real source: 12 incidents (6 IPv4, 6 IPv6; 8 netfilter resets on 8090 and 4 kernel resets on
 # 8086), 6 normal connections, 130 packets, none cut by the snap length (caplen = len everywhere).
@@ -54,22 +57,8 @@ CLIENTS = {"10.77.0.1", "fd77::1"}  # the source's client addresses: tells the d
 def read_pcap(path):
     """(linktype, nano, [(sec, frac, caplen, wirelen, bytes)]) of a pcap file."""
     with open(path, "rb") as f:
-        data = f.read()
-    magic = data[:4]
-    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
-        e = "<"
-    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-        e = ">"
-    else:
-        raise SystemExit("%s: not a pcap file" % path)
-    nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
-    linktype = struct.unpack(e + "I", data[20:24])[0] & 0xFFFF
-    off, recs = 24, []
-    while off + 16 <= len(data):
-        sec, frac, caplen, wirelen = struct.unpack(e + "IIII", data[off:off + 16])
-        recs.append((sec, frac, caplen, wirelen, data[off + 16:off + 16 + caplen]))
-        off += 16 + caplen
-    return linktype, nano, recs
+        linktype, _, nano, records = pcap_records(f.read(), path)
+    return linktype, nano, records
 
 
 def write_pcap(path, linktype, nano, recs, snaplen=65535):
@@ -145,15 +134,6 @@ def source_packets(name):
 # --------------------------------------------------------------------------
 
 
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 ETHERTYPE_OF = {"ip4": ETH_IPV4, "ip6": ETH_IPV6, "mpls": ETH_MPLS, "pppoe": ETH_PPPOE_SESSION, "eth": ETH_TEB}
 IPPROTO_OF = {"ip4": 4, "ip6": 41, "gre": 47, "udp": 17}
 
@@ -184,7 +164,7 @@ def ip4(inner, src, dst, ident=0x1234):
                                + struct.pack("!BBH", 0, 17, len(payload)))
     hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, 0x4000, 64, proto, 0,
                       ipaddress.ip_address(src).packed, ipaddress.ip_address(dst).packed)
-    hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
+    hdr = hdr[:10] + struct.pack("!H", internet_checksum(hdr)) + hdr[12:]
     return Layered("ip4", hdr + payload, ip_name(inner) + inner.names)
 
 
@@ -200,7 +180,7 @@ def ip6(inner, src, dst):
 
 
 def udp_checksum(seg, pseudo):
-    c = csum(pseudo + seg[:6] + b"\0\0" + seg[8:]) or 0xFFFF
+    c = internet_checksum(pseudo + seg[:6] + b"\0\0" + seg[8:]) or 0xFFFF
     return seg[:6] + struct.pack("!H", c) + seg[8:]
 
 
@@ -240,7 +220,7 @@ def gre(inner, key=None, checksum=False, seq=None):
         opt += struct.pack("!I", seq)
     data = hdr + opt + inner.data
     if checksum:
-        c = csum(data)
+        c = internet_checksum(data)
         data = data[:4] + struct.pack("!H", c) + data[6:]
     return Layered("gre", data, ["gre key=%d" % key if key is not None else "gre"] + inner.names)
 
@@ -591,7 +571,7 @@ def with_ip_options(p):
     the IP header beyond the addresses)."""
     ip = p.ip
     hdr = bytes([0x48]) + ip[1:2] + struct.pack("!H", len(ip) + 12) + ip[4:10] + b"\0\0" + ip[12:20] + IP_OPTIONS
-    hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
+    hdr = hdr[:10] + struct.pack("!H", internet_checksum(hdr)) + hdr[12:]
     return p.frame[:14] + hdr + ip[20:]
 
 

@@ -105,7 +105,11 @@ def linger0(sock):
 
 def tcp_checksum(pseudo, tcp):
     """Internet checksum of pseudo header + TCP segment (checksum field zero)."""
-    data = pseudo + tcp
+    return internet_checksum(pseudo + tcp)
+
+
+def internet_checksum(data):
+    """RFC 1071: the one's complement of the one's complement sum of the 16-bit words of `data`."""
     if len(data) % 2:
         data += b"\0"
     total = sum(struct.unpack("!%dH" % (len(data) // 2), data))

@@ -21,6 +21,14 @@ def read_pcap(path):
 
 def parse_pcap(data, path):
     """read_pcap for the bytes of a file; `path` only names it in the error."""
+    linktype, snaplen, nano, records = pcap_records(data, path)
+    pkts = [(sec + frac / (1e9 if nano else 1e6), caplen, wirelen, b) for sec, frac, caplen, wirelen, b in records]
+    return linktype, snaplen, "nano" if nano else "micro", pkts
+
+
+def pcap_records(data, path):
+    """(linktype, snaplen, nano, [(sec, frac, caplen, wirelen, bytes)]) of a pcap file's bytes, the record
+    fields as written, so that a record can be written again unchanged; `path` only names it in the error."""
     magic = data[:4]
     if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
         endian = "<"
@@ -30,12 +38,12 @@ def parse_pcap(data, path):
         raise ValueError("%s: not a pcap file" % path)
     nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
     _, _, _, _, snaplen, linktype = struct.unpack(endian + "HHiIII", data[4:24])
-    off, pkts = 24, []
+    off, records = 24, []
     while off + 16 <= len(data):
         sec, frac, caplen, wirelen = struct.unpack(endian + "IIII", data[off:off + 16])
-        pkts.append((sec + frac / (1e9 if nano else 1e6), caplen, wirelen, data[off + 16:off + 16 + caplen]))
+        records.append((sec, frac, caplen, wirelen, data[off + 16:off + 16 + caplen]))
         off += 16 + caplen
-    return linktype & 0xFFFF, snaplen, "nano" if nano else "micro", pkts
+    return linktype & 0xFFFF, snaplen, nano, records
 
 
 # UDP destination ports whose payload is VXLAN (RFC 7348): IANA's 4789 and Linux's old default 8472.
