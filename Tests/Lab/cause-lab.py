@@ -4,6 +4,12 @@ true cause taken from the scenario's own logs (never from rst-detective).
 
     python3 Tests/Lab/cause-lab.py list
     python3 Tests/Lab/cause-lab.py record OUTDIR [NAME...]     (root; default: every scenario)
+    python3 Tests/Lab/cause-lab.py up NAME; ... run NAME --out DIR; ... down    (root)
+
+`up NAME`, `run NAME --out DIR` and `down` play one scenario for a capture made by someone else (the
+live test of rst-detective capture on s0 in rstd17-srv, started between `up` and `run`): `run` writes
+NAME.truth.csv and NAME.events.csv but no capture, leaves the namespaces up, and exits 1 on a
+disagreement as `record` does.
 
 Three network namespaces per capture, made afresh and removed on exit: rstd17-cli (10.17.0.1),
 rstd17-mid and rstd17-srv (10.17.0.2). rstd17-mid has no address: a user-space forwarder (this
@@ -565,38 +571,60 @@ def truth(spec, pcap, client_log, server_log):
     return rows, problems, results, events
 
 
-def record(spec, out, work):
+def play(spec, work):
+    """Runs the scenario in namespaces already up (`ns_up`): the lab's own tcpdump on the server's veth into
+    WORK, the forwarder, the server and the client. Returns the capture, the two logs and the problems seen
+    (frames lost by the forwarder or tcpdump)."""
     name = spec["name"]
-    ns_up(spec)
     pcap = os.path.join(work, name + ".pcap")
     clog, slog = os.path.join(work, name + ".client"), os.path.join(work, name + ".server")
     ports = sorted(int(p) for p in spec["ports"])
     bpf = "tcp and host %s and (%s)" % (SRV, " or ".join("port %d" % p for p in ports))
     dump = subprocess.Popen(["ip", "netns", "exec", NS_SRV, "tcpdump", "-i", "s0", "-s", str(SNAP), "-U",
                              "--immediate-mode", "-w", pcap, bpf], stderr=subprocess.PIPE, text=True)
-    dump.stderr.readline()   # "listening on s0 ..."
-    total = spec["traffic"] + CONNECT_TIMEOUT + 4
-    fwd = spawn(NS_MID, "forward", "m0", "m1", str(spec["delay"]))
-    wait_ready(fwd, "forwarder")
-    start = now() + 0.5
-    srv = spawn(NS_SRV, "server", name, "--start", repr(start), "--log", slog)
-    wait_ready(srv, "server")
-    cli = spawn(NS_CLI, "client", name, "--start", repr(start), "--log", clog)
-    cli.wait(timeout=total + 10)
-    srv.wait(timeout=total + 10)
-    time.sleep(2 * spec["delay"] / 1000 + 0.2)
-    dump.send_signal(signal.SIGINT)
-    dump_stats = dump.communicate(timeout=10)[1]
-    fwd.terminate()
-    fwd_stats = fwd.communicate(timeout=10)[0].split()
-    ns_down()
-    rows, problems, results, events = truth(spec, pcap, clog, slog)
+    children = [dump]
+    try:
+        dump.stderr.readline()   # "listening on s0 ..."
+        total = spec["traffic"] + CONNECT_TIMEOUT + 4
+        fwd = spawn(NS_MID, "forward", "m0", "m1", str(spec["delay"]))
+        children.append(fwd)
+        wait_ready(fwd, "forwarder")
+        start = now() + 0.5
+        srv = spawn(NS_SRV, "server", name, "--start", repr(start), "--log", slog)
+        children.append(srv)
+        wait_ready(srv, "server")
+        cli = spawn(NS_CLI, "client", name, "--start", repr(start), "--log", clog)
+        children.append(cli)
+        cli.wait(timeout=total + 10)
+        srv.wait(timeout=total + 10)
+        time.sleep(2 * spec["delay"] / 1000 + 0.2)
+        dump.send_signal(signal.SIGINT)
+        dump_stats = dump.communicate(timeout=10)[1]
+        fwd.terminate()
+        fwd_stats = fwd.communicate(timeout=10)[0].split()
+    finally:
+        # None left behind on a failure: one would hold the caller's pipes open.
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    problems = []
     if fwd_stats[-1] != "0":
         problems.append("the forwarder dropped %s frames" % fwd_stats[-1])
     if not re.search(r"^0 packets dropped by kernel$", dump_stats, re.M):
         problems.append("tcpdump: %s" % dump_stats.strip().replace("\n", "; "))
-    with open(pcap, "rb") as src, gzip.GzipFile(os.path.join(out, name + ".pcap.gz"), "wb", 9, mtime=0) as dst:
-        shutil.copyfileobj(src, dst)
+    return pcap, clog, slog, problems
+
+
+def write_results(spec, out, pcap, clog, slog, problems, keep_capture):
+    """Writes NAME.truth.csv and NAME.events.csv (and NAME.pcap.gz when `keep_capture`) into OUT, prints
+    the scenario's line and its disagreements; True when there are none."""
+    name = spec["name"]
+    rows, more, results, events = truth(spec, pcap, clog, slog)
+    problems = more + problems
+    if keep_capture:
+        with open(pcap, "rb") as src, gzip.GzipFile(os.path.join(out, name + ".pcap.gz"), "wb", 9, mtime=0) as dst:
+            shutil.copyfileobj(src, dst)
     with open(os.path.join(out, name + ".truth.csv"), "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["client_ip", "client_port", "server_ip", "server_port", "cause", "evidence"])
@@ -623,13 +651,60 @@ def record(spec, out, work):
     return not problems
 
 
-def role_record(a):
+def record(spec, out, work):
+    ns_up(spec)
+    pcap, clog, slog, problems = play(spec, work)
+    ns_down()
+    return write_results(spec, out, pcap, clog, slog, problems, keep_capture=True)
+
+
+def scenario_named(name):
+    if name not in BY_NAME:
+        sys.exit("cause-lab: unknown scenario %r" % name)
+    return BY_NAME[name]
+
+
+def needs_root():
     if os.geteuid() != 0:
         sys.exit("cause-lab: needs root (network namespaces, tcpdump)")
+
+
+def role_up(a):
+    """Makes the namespaces for scenario NAME (its syncookies setting) and leaves them up."""
+    needs_root()
+    spec = scenario_named(a.name)
+    try:
+        ns_up(spec)
+    except Exception:
+        ns_down()
+        raise
+
+
+def role_run(a):
+    """Plays scenario NAME in the namespaces `up NAME` made, for another capture on the server's veth
+    (rstd17-srv, s0): writes OUT/NAME.truth.csv and OUT/NAME.events.csv, no capture. The lab's own tcpdump
+    still records into a temporary directory, removed after, since the truth needs its view of the wire."""
+    needs_root()
+    spec = scenario_named(a.name)
+    listed = sh("ip", "netns", "list").split()
+    if not all(ns in listed for ns in (NS_CLI, NS_MID, NS_SRV)):
+        sys.exit("cause-lab: the namespaces are not up: run `cause-lab.py up %s` first" % a.name)
+    os.makedirs(a.out, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="rstd17-")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))   # through `finally`: the work directory removed
+    try:
+        pcap, clog, slog, problems = play(spec, work)
+        ok = write_results(spec, a.out, pcap, clog, slog, problems, keep_capture=False)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    sys.exit(0 if ok else 1)
+
+
+def role_record(a):
+    needs_root()
     names = a.names or [s["name"] for s in SCENARIOS]
     for n in names:
-        if n not in BY_NAME:
-            sys.exit("cause-lab: unknown scenario %r" % n)
+        scenario_named(n)
     os.makedirs(a.out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="rstd17-")
     if os.environ.get("KEEP_WORK"):
@@ -647,12 +722,20 @@ def role_record(a):
 
 
 def main():
+    # A caller's blocked signals are inherited across exec (a test runner's threads may block SIGINT): the
+    # lab's children, tcpdump above all, must see the SIGINT and SIGTERM that stop them.
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="role", required=True)
     sub.add_parser("list")
     r = sub.add_parser("record")
     r.add_argument("out")
     r.add_argument("names", nargs="*")
+    sub.add_parser("up").add_argument("name")
+    r = sub.add_parser("run")
+    r.add_argument("name")
+    r.add_argument("--out", required=True)
+    sub.add_parser("down")
     f = sub.add_parser("forward")
     f.add_argument("a")
     f.add_argument("b")
@@ -667,6 +750,13 @@ def main():
         print("\n".join(s["name"] for s in SCENARIOS))
     elif a.role == "record":
         role_record(a)
+    elif a.role == "up":
+        role_up(a)
+    elif a.role == "run":
+        role_run(a)
+    elif a.role == "down":
+        needs_root()
+        ns_down()
     elif a.role == "forward":
         role_forward(a)
     elif a.role == "server":
