@@ -140,6 +140,13 @@ import Testing
                 "published while capturing: port \(port) \(String(describing: Self.portRow(portsPath, port: port)))")
         }
 
+        // A published summary adds up: the incidents judged, by cause, and those still awaiting one.
+        let causeRows = ["listener_closed", "accept_queue_overflow", "reuseport_churn", "unknown", "awaiting_cause"]
+        let snapshot = try LiveCaptureTests.summary(reports + "/summary.csv")
+        let byCause: [Int] = causeRows.map { Int(snapshot["incidents_" + $0] ?? "") ?? -1 }
+        let total: Int = Int(snapshot["incidents"] ?? "") ?? -2
+        #expect(byCause.reduce(0, +) == total, "\(snapshot)")
+
         kill(capture.processIdentifier, SIGINT)
         capture.waitUntilExit()
         let diagnostics = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
@@ -171,5 +178,6 @@ import Testing
         let summary = try String(contentsOfFile: reports + "/summary.csv", encoding: .utf8)
         #expect(summary.contains("interrupted,1\r\n"))
         #expect(summary.contains("incidents,\(truth.count)\r\n"), "\(summary)")
+        #expect(summary.contains("incidents_awaiting_cause,0\r\n"), "\(summary)")
     }
 }

@@ -82,6 +82,9 @@ public enum Summary {
         rows += IncidentCause.allCases.map { cause in
             ("incidents_" + cause.name, String(verdicts.values.map { $0.count(of: cause) }.reduce(0, +)))
         }
+        // Live, between report intervals: incidents counted but not yet judged (held 2 s for their
+        // evidence), so that the causes above plus these add up to `incidents`. 0 in the final reports.
+        rows.append(("incidents_awaiting_cause", String(report.incidentsAwaitingCause)))
         rows.append(
             (
                 "cause_by_server_port",
