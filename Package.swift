@@ -7,6 +7,13 @@ let upcoming: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+// scripts/package sets RST_DETECTIVE_COMMIT to the commit it builds, and `rst-detective --version` prints it; it
+// becomes a define of the one-file C target CBuildInfo, so a new commit recompiles only that file. A development
+// build, without the variable, says "unknown". Only hex digits and "-dirty" get through.
+let commit = Context.environment["RST_DETECTIVE_COMMIT"].flatMap { value -> String? in
+    value.allSatisfy { $0.isHexDigit || "-dirty".contains($0) } && !value.isEmpty ? value : nil
+}
+
 let package = Package(
     name: "rst-detective",
     products: [
@@ -31,6 +38,10 @@ let package = Package(
             linkerSettings: [.linkedLibrary("z"), .linkedLibrary("zstd")]
         ),
         .target(
+            name: "CBuildInfo",
+            cSettings: commit.map { [.define("RST_DETECTIVE_COMMIT", to: "\"\($0)\"")] } ?? []
+        ),
+        .target(
             name: "RSTDetective",
             dependencies: [
                 "CPcap",
@@ -44,6 +55,7 @@ let package = Package(
             name: "rst-detective",
             dependencies: [
                 "RSTDetective",
+                "CBuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
