@@ -177,6 +177,10 @@ def cmd_exec(a, settings, argv, env):
     run("mount", "--bind", os.path.join(etc, "group"), "/etc/group")
     run("mount", "--bind", var_lib, "/var/lib")
     run("mount", "-o", "remount,bind,ro", "/")
+    # The binary may live under /tmp (a clone there), which PrivateTmp's empty tmpfs is about to hide: it is
+    # kept open, across the execs, and run through its descriptor.
+    binary = os.open(a.binary, os.O_RDONLY)
+    os.set_inheritable(binary, True)
     for d in ("/tmp", "/var/tmp"):
         run("mount", "-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "tmpfs", d)
     caps = setting(settings, "CapabilityBoundingSet").split()
@@ -190,7 +194,7 @@ def cmd_exec(a, settings, argv, env):
     os.chdir("/")
     child_env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
     child_env.update(env)
-    os.execvpe("setpriv", setpriv + ["--", a.binary] + argv[1:], child_env)
+    os.execvpe("setpriv", setpriv + ["--", "/proc/self/fd/%d" % binary] + argv[1:], child_env)
 
 
 def main():
