@@ -193,7 +193,7 @@ extension LiveCaptureTests {
         server.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: serverLog))
         try server.run()
         let serverPid = server.processIdentifier
-        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { if server.isRunning { kill(serverPid, SIGKILL) } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 120) { if server.isRunning { kill(serverPid, SIGKILL) } }
         defer {
             kill(serverPid, SIGTERM)
             server.waitUntilExit()
@@ -207,9 +207,11 @@ extension LiveCaptureTests {
             return try done()
         }
         let log = { (try? String(contentsOfFile: serverLog, encoding: .utf8)) ?? "" }
-        try #require(try poll(seconds: 15) { try Self.get(9090, "/-/ready") != nil }, "not ready: \(log())")
+        try #require(try poll(seconds: 30) { try Self.get(9090, "/-/ready") != nil }, "not ready: \(log())")
         var up: Double?
-        let scraped = try poll(seconds: 5) {
+        // A busy machine (the sanitizer passes run other suites beside this one) delays the first scrape: each
+        // wait ends as soon as its condition holds, so only a failure waits it out.
+        let scraped = try poll(seconds: 20) {
             up = try Self.promQuery("up{job=\"rst-detective\"}").samples.first?.1
             return up == 1
         }
@@ -222,7 +224,7 @@ extension LiveCaptureTests {
 
         let query = "sum(rst_detective_incidents_total{job=\"rst-detective\"})"
         var seen: Double?
-        let matched = try poll(seconds: 10) {
+        let matched = try poll(seconds: 20) {
             seen = try Self.promQuery(query).samples.first?.1
             return seen == Double(expected.count)
         }
@@ -246,11 +248,11 @@ extension LiveCaptureTests {
         #expect(rules.contains("\"name\":\"TCPResetAfterHandshake\""), "\(rules.prefix(500))")
         #expect(!rules.contains("\"health\":\"err\""), "\(rules)")
         var alerts = ""
-        let alerted = try poll(seconds: 5) {
+        let alerted = try poll(seconds: 15) {
             alerts = try Self.get(9090, "/api/v1/alerts") ?? ""
             return alerts.contains("\"alertname\":\"TCPResetAfterHandshake\"")
         }
         #expect(alerted, "\(alerts)")
-        #expect(Date().timeIntervalSince(started) < 60)
+        if !Binary.isSanitized { #expect(Date().timeIntervalSince(started) < 60) }
     }
 }
