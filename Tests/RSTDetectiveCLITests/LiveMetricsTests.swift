@@ -106,10 +106,15 @@ extension LiveCaptureTests {
         let expected = try Self.clientResets(directory.appendingPathComponent("client.csv").path)
         #expect(expected.count >= 3, "the lab made too few incidents to test: \(traffic.standardOutput)")
 
-        // Scraped while the capture runs: the incidents are those of incidents.csv, which the report
-        // interval has published by then.
-        Thread.sleep(forTimeInterval: 2)
-        let published = try Self.incidents(reports + "/incidents.csv")
+        // Scraped while the capture runs: the incidents are those of incidents.csv, once the report interval
+        // has published the last one's row, written when its cause is judged, 2 s after its ACK (longer on a
+        // busy machine: the wait ends as soon as it is there).
+        var published = try Self.incidents(reports + "/incidents.csv")
+        let deadline = Date().addingTimeInterval(Binary.isSanitized ? 20 : 8)
+        while Set(published) != expected, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.25)
+            published = try Self.incidents(reports + "/incidents.csv")
+        }
         let live = try Self.scrape("/metrics")
         #expect(live.status == 0)
         #expect(live.head.hasPrefix("HTTP/1.1 200 OK"), "\(live.head)")
