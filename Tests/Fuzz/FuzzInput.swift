@@ -12,8 +12,9 @@ import RSTDetective
 ///   tracker and reports.
 /// - from 0x80, a capture file: it is written to a file in memory and analysed as `analyze` would, through
 ///   libpcap, the gzip and zstd stream, the pcapng block reader (for the files libpcap refuses) and the merge
-///   of inputs. Bit 0 set reads ahead on a second thread, in batches of 1 + bits 1 to 4 packets, so that the
-///   ring of batches wraps and the threads hand over often.
+///   of inputs. Bit 0 set reads ahead on other threads, in batches of 1 + bits 1 to 4 packets and blocks
+///   of 7, 509, 4099 or 262144 bytes (bits 5 and 6), so that the rings wrap, the threads hand over often
+///   and block boundaries fall inside records.
 enum FuzzInput {
     static let linkTypes: [LinkType] = [
         .ethernet, .linuxSLL, .linuxSLL2, .raw, .null, .other(147), .ppp, .ciscoHDLC, .nflog, .ipOverInfiniBand,
@@ -26,7 +27,9 @@ enum FuzzInput {
         if selector < 0x80 {
             runPackets(rest, linkType: linkTypes[Int(selector) % linkTypes.count])
         } else {
-            runCapture(rest, readAhead: selector & 1 == 1, packetsPerBatch: 1 + Int(selector >> 1 & 0x0f))
+            runCapture(
+                rest, readAhead: selector & 1 == 1, packetsPerBatch: 1 + Int(selector >> 1 & 0x0f),
+                blockBytes: [7, 509, 4099, 262_144][Int(selector >> 5 & 0x03)])
         }
     }
 
@@ -74,7 +77,7 @@ enum FuzzInput {
                 tracker: pipeline.tracker.counters, filesOpened: 1, errors: [], interrupted: false))
     }
 
-    static func runCapture(_ input: UnsafeRawBufferPointer, readAhead: Bool, packetsPerBatch: Int) {
+    static func runCapture(_ input: UnsafeRawBufferPointer, readAhead: Bool, packetsPerBatch: Int, blockBytes: Int) {
         // A file with no name, in memory where /dev/shm is: the capture is opened as /proc/self/fd/N.
         var template = Array("/dev/shm/rstd-fuzz-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
@@ -90,7 +93,8 @@ enum FuzzInput {
         let options = AnalysisOptions(bucketModel: ReusePortBucket(listeners: 2), readAhead: readAhead)
         let result = Analyzer.run(
             paths: ["/proc/self/fd/\(fd)"], options: options, logger: Logger(label: "fuzz"), stop: nil,
-            packetsPerBatch: packetsPerBatch, onConnection: { _ = $0.incidentCSVFields })
+            packetsPerBatch: packetsPerBatch, readAheadBlockBytes: blockBytes,
+            onConnection: { _ = $0.incidentCSVFields })
         _ = Summary.metrics(result)
         _ = result.errors.map { $0.description }
     }

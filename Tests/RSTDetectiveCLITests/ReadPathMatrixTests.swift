@@ -112,27 +112,31 @@ import Testing
         }
     }
 
-    /// The hand-over between threads at every record size: batches of 1, 3 and 64 packets put boundaries
-    /// inside every handshake, and the ring of batches wraps many times.
+    /// The hand-overs between threads at every record size: batches of 1, 3 and 64 packets put boundaries
+    /// inside every handshake, blocks of 7 and 4099 bytes inside records and their headers, and the rings of
+    /// batches and of blocks wrap many times.
     @Test(arguments: sizes)
-    func batchBoundariesChangeNothingAtAnySize(size: Int?) throws {
+    func batchAndBlockBoundariesChangeNothingAtAnySize(size: Int?) throws {
         let capture = Self.capture(size: size, minimumBytes: 0, minimumRecords: 40 * 64)
         let directory = try Binary.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("capture.pcap")
         try capture.data.write(to: file)
-        for (readAhead, packetsPerBatch) in [(false, 1), (true, 1), (true, 3), (true, 64)] {
+        for (readAhead, packetsPerBatch, blockBytes) in [
+            (false, 1, 7), (true, 1, 7), (true, 3, 4099), (true, 64, 1 << 18), (true, 4096, 7),
+        ] {
             var incidents: Set<String> = []
             let result = Analyzer.run(
                 paths: [file.path], options: AnalysisOptions(readAhead: readAhead), logger: Logger(label: "test"),
-                stop: nil, packetsPerBatch: packetsPerBatch
+                stop: nil, packetsPerBatch: packetsPerBatch, readAheadBlockBytes: blockBytes
             ) { connection in
                 let record = connection.handshake
                 if connection.isIncident {
                     incidents.insert("\(record.client),\(record.clientPort),\(record.server),\(record.serverPort)")
                 }
             }
-            let label = "\(size.map(String.init) ?? "mixed") bytes, read ahead \(readAhead), batch \(packetsPerBatch)"
+            let label =
+                "\(size.map(String.init) ?? "mixed") bytes, read ahead \(readAhead), batch \(packetsPerBatch), block \(blockBytes)"
             #expect(result.errors.isEmpty, "\(label): \(result.errors)")
             #expect(incidents == capture.incidents, "\(label)")
             #expect(result.packets.packets == capture.records, "\(label)")

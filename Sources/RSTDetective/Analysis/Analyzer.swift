@@ -7,7 +7,7 @@ public struct AnalysisOptions: Sendable {
     /// A BPF expression (libpcap syntax) that narrows the input, or nil.
     public var filter: String?
     public var bucketModel: ReusePortBucket
-    /// Capture files: read with libpcap on a second thread while this one analyses (`-j 2`).
+    /// Capture files: read ahead on other threads while this one analyses (`-j 2`).
     public var readAhead: Bool
     /// The UDP destination ports read as VXLAN.
     public var vxlanPorts: VXLANPorts
@@ -143,14 +143,20 @@ public enum Analyzer {
     private static var batchesInFlight: Int { 4 }
     /// Packets per batch when reading ahead.
     private static var packetsPerBatch: Int { 4096 }
+    /// Bytes per block when reading ahead: with the ring of 16 (`rstd_read_ahead`), 4 MiB. A block and the
+    /// page cache it is copied from stay within a core's 1 MiB L2 cache here; blocks of 384 KiB or more made
+    /// the kernel's copy slower (README "Speed").
+    private static var readAheadBlockBytes: Int { 1 << 18 }
 
     /// Analyses `paths` as one stream in timestamp order, so that a connection split across rotated files
     /// (`tcpdump -C` / `-G`) is followed; a file that fails is reported and the rest goes on.
     ///
     /// Each packet is analysed straight from libpcap's buffer as it is read. With `options.readAhead` and
-    /// only regular files, libpcap instead reads on a second thread, into batches of 4096 packets that this
-    /// one analyses; standard input and pipes are always read on this thread, so that each packet is
-    /// analysed as soon as it arrives.
+    /// only regular files, the reading is a pipeline beside this thread instead: a thread per file reads its
+    /// bytes ahead in blocks (the kernel's copy out of the page cache, and any decompression), and another
+    /// runs libpcap over them and copies the packets' headers into batches of 4096 that this one analyses.
+    /// Standard input and pipes are always read on this thread alone, so that each packet is analysed as soon
+    /// as it arrives.
     ///
     /// - Parameters:
     ///   - paths: Capture files; `-` is standard input.
@@ -167,14 +173,15 @@ public enum Analyzer {
     ) -> AnalysisResult {
         run(
             paths: paths, options: options, logger: logger, stop: stop, packetsPerBatch: packetsPerBatch,
-            onConnection: onConnection, onProgress: onProgress)
+            readAheadBlockBytes: readAheadBlockBytes, onConnection: onConnection, onProgress: onProgress)
     }
 
-    /// `run` with batches of `packetsPerBatch` packets when reading ahead, so that tests can put batch
-    /// boundaries anywhere.
+    /// `run` with batches of `packetsPerBatch` packets and blocks of `readAheadBlockBytes` bytes when reading
+    /// ahead, so that tests can put batch boundaries anywhere, and block boundaries inside records.
     package static func run(
         paths: [String], options: AnalysisOptions, logger: Logger, stop: StopRequest?, packetsPerBatch: Int,
-        onConnection: @escaping (Connection) -> Void, onProgress: ((AnalysisProgress) -> Void)? = nil
+        readAheadBlockBytes: Int, onConnection: @escaping (Connection) -> Void,
+        onProgress: ((AnalysisProgress) -> Void)? = nil
     ) -> AnalysisResult {
         var pipeline = PacketPipeline(options: options, onConnection: onConnection)
         let progress = onProgress.map { _ in ReadProgress(paths: paths) }
@@ -190,7 +197,8 @@ public enum Analyzer {
         if options.readAhead, CaptureFileReader.allRegularFiles(paths) {
             totals = readAhead(
                 paths: paths, filter: options.filter, vxlanPorts: options.vxlanPorts, logger: logger, stop: stop,
-                packetsPerBatch: packetsPerBatch, progress: progress, into: &pipeline)
+                packetsPerBatch: packetsPerBatch, blockBytes: readAheadBlockBytes, progress: progress,
+                into: &pipeline)
         } else {
             var reader = CaptureFileReader(paths: paths, filter: options.filter, logger: logger, progress: progress)
             _ = reader.read(into: &pipeline, stop: stop)
@@ -205,14 +213,19 @@ public enum Analyzer {
             errors: totals.errors, interrupted: stop?.isRequested == true)
     }
 
-    /// Reads on a thread of its own and analyses the batches it fills on this one.
+    /// Reads with libpcap on a thread of its own, each file's bytes read ahead in blocks on another, and
+    /// analyses the batches it fills on this one.
+    ///
+    /// Three threads on two cores: the kernel's copy (or the decompression) and the analysis each take a
+    /// part of a core, libpcap and the batching the other (README "Speed").
     private static func readAhead(
         paths: [String], filter: String?, vxlanPorts: VXLANPorts, logger: Logger, stop: StopRequest?,
-        packetsPerBatch: Int, progress: ReadProgress?, into pipeline: inout PacketPipeline
+        packetsPerBatch: Int, blockBytes: Int, progress: ReadProgress?, into pipeline: inout PacketPipeline
     ) -> CaptureFileReader.Totals {
         let channel = BatchChannel(batches: batchesInFlight, capacity: packetsPerBatch, vxlanPorts: vxlanPorts)
         DispatchQueue.global().async {
-            var reader = CaptureFileReader(paths: paths, filter: filter, logger: logger, progress: progress)
+            var reader = CaptureFileReader(
+                paths: paths, filter: filter, logger: logger, progress: progress, readAheadBlockBytes: blockBytes)
             while true {
                 var batch = channel.takeEmpty()
                 let more = reader.read(into: &batch, stop: stop)

@@ -22,6 +22,7 @@ struct CaptureFileReader {
     private(set) var totals = Totals()
 
     private let filter: String?
+    private let readAheadBlockBytes: Int?
     private let logger: Logger
     private let progress: ReadProgress?
     private var pending: [Scheduled]
@@ -35,8 +36,14 @@ struct CaptureFileReader {
     ///   - filter: A BPF expression, or nil.
     ///   - logger: Receives debug messages per file, never per packet.
     ///   - progress: Told of each file as it is opened and closed, for a progress bar.
-    init(paths: [String], filter: String?, logger: Logger, progress: ReadProgress? = nil) {
+    ///   - readAheadBlockBytes: Read each regular file ahead on a thread of its own, in blocks of this
+    ///     many bytes (`PacketSource.init(path:filter:readAheadBlockBytes:)`); nil for none.
+    init(
+        paths: [String], filter: String?, logger: Logger, progress: ReadProgress? = nil,
+        readAheadBlockBytes: Int? = nil
+    ) {
         self.filter = filter
+        self.readAheadBlockBytes = readAheadBlockBytes
         self.logger = logger
         self.progress = progress
         self.pending = []
@@ -66,7 +73,8 @@ struct CaptureFileReader {
             while let next = pending.first, inputs.isEmpty || next.firstTimestampNanos <= Self.earliestHead(inputs) {
                 pending.removeFirst()
                 do {
-                    let source = try PacketSource(path: next.path, filter: filter)
+                    let source = try PacketSource(
+                        path: next.path, filter: filter, readAheadBlockBytes: readAheadBlockBytes)
                     progress?.opened(descriptor: source.fileDescriptor, size: source.fileSize)
                     let input = Input(source: source, order: next.order)
                     logger.debug(

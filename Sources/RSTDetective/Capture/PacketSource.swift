@@ -42,6 +42,8 @@ import Glibc
     private var currentLength = 0
     /// The compression the file was read through ("gzip", "zstd"), or nil, for the words of a read error.
     private let compression: String?
+    /// Whether the file is read through a decompressor.
+    var isCompressed: Bool { compression != nil }
     private let filter: String?
     /// Set once libpcap has refused a pcapng file's interfaces; it then reads the rest of the file.
     private var blockReader: PcapngReader?
@@ -53,10 +55,14 @@ import Glibc
     ///   - path: A file path, or `-` for standard input.
     ///   - filter: A BPF expression in libpcap syntax, or nil for every packet; compiled once per link type
     ///     and kept for the next file (see `filterError(_:)`).
+    ///   - readAheadBlockBytes: For a regular file, a thread of its own reads it (and decompresses it) ahead
+    ///     in blocks of this many bytes (`rstd_read_ahead`), unless `RSTD_READ_AHEAD_STREAMS` files are read
+    ///     ahead already; nil reads on the calling thread.
     /// - Throws: `CaptureError.cannotOpen` (also for a classic pcap whose link-type field has reserved bits
     ///   set), or `.badFilter`.
-    public init(path: String, filter: String? = nil) throws(CaptureError) {
-        let (stream, streamBuffer, snapLength, fd, size, compression) = try unsafe Self.openStream(path: path)
+    public init(path: String, filter: String? = nil, readAheadBlockBytes: Int? = nil) throws(CaptureError) {
+        let (stream, streamBuffer, snapLength, fd, size, compression) = try unsafe Self.openStream(
+            path: path, readAheadBlockBytes: readAheadBlockBytes)
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         let opened = unsafe errorBuffer.withUnsafeMutableBufferPointer { buffer in
             unsafe pcap_fopen_offline_with_tstamp_precision(
@@ -286,12 +292,14 @@ import Glibc
 
     /// Opens `path` as a stdio stream. A regular file that does not start with the gzip or zstd magic number
     /// is read by stdio directly, with a large buffer; compressed files, standard input and pipes go through a
-    /// stream that decompresses gzip and zstd and otherwise passes bytes through as soon as they arrive.
+    /// stream that decompresses gzip and zstd and otherwise passes bytes through as soon as they arrive. With
+    /// `readAheadBlockBytes`, a regular file's stream is read ahead on a thread of its own (`rstd_read_ahead`),
+    /// unless `RSTD_READ_AHEAD_STREAMS` files are read ahead already.
     ///
     /// - Returns: The stream, its buffer, for a regular classic pcap file the snap length its header gives
     ///   (before libpcap adjusts it), the descriptor under the stream, the size of a regular file, and the
     ///   compression the stream undoes ("gzip", "zstd"), or nil.
-    static func openStream(path: String) throws(CaptureError) -> (
+    static func openStream(path: String, readAheadBlockBytes: Int? = nil) throws(CaptureError) -> (
         stream: UnsafeMutablePointer<FILE>, buffer: UnsafeMutableRawPointer?, snapLength: UInt32?, fd: Int32,
         size: Int64?, compression: String?
     ) {
@@ -322,8 +330,12 @@ import Glibc
             case Int32(RSTD_ZSTD.rawValue): "zstd"
             default: nil
             }
+        let snapLength = isPlainFile ? Self.classicSnapLength(fd) : nil
+        // The thread reads whole blocks past the stream's own buffer, which then stays small.
+        if isRegular, let readAheadBlockBytes, let ahead = unsafe rstd_read_ahead(stream, readAheadBlockBytes) {
+            return unsafe (ahead, nil, snapLength, fd, size, name)
+        }
         guard isPlainFile else { return unsafe (stream, nil, nil, fd, size, name) }
-        let snapLength = Self.classicSnapLength(fd)
         // libpcap reads each record with two small freads; a large buffer keeps the syscalls few.
         let bufferSize = 1 << 18
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: bufferSize, alignment: 16)
