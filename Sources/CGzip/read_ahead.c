@@ -1,6 +1,6 @@
-// A stdio stream served from blocks that a thread of its own reads ahead from another stream: for `-j 2` on
-// large records or compressed files, the file's reading (the kernel's copy, or a decompression) on one core and
-// libpcap's parsing plus the analysis on the other. See read_ahead.h.
+// A stdio stream served from blocks that a thread of its own reads ahead from another stream: for `-j 2`, the
+// file's reading (the kernel's copy out of the page cache, or a decompression) beside libpcap's thread and the
+// analysing one. See read_ahead.h.
 #define _GNU_SOURCE
 #include "read_ahead.h"
 

@@ -13,7 +13,8 @@ enum { RSTD_READ_AHEAD_STREAMS = 4 };
 /// side is woken through the kernel: a side with nothing to do yields, then naps 50 us at a time.
 ///
 /// The reading (the kernel's copy out of the page cache, and any decompression) then runs beside the thread
-/// that parses the records, which only copies bytes out of memory. A failed read of `inner` fails a read of
+/// that parses the records, which only copies bytes out of memory (into the stream's buffer, then into
+/// libpcap's). A failed read of `inner` fails a read of
 /// the new stream with the same errno once the bytes before it have been delivered. Closing the new stream
 /// stops and joins the thread and closes `inner`.
 ///
