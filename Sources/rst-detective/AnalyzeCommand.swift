@@ -39,7 +39,7 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(
         name: .customShort("j"),
         help: ArgumentHelp(
-            "Threads: 1 reads and analyses on one; 2 reads capture files with libpcap on a second thread while the first analyses (the default with two or more cores). More (up to 256) do not help: reading is the slower half.",
+            "Threads: 1 reads and analyses on one; 2 reads capture files ahead while the first analyses: each file's bytes on one thread, libpcap over them on another (the default with two or more cores). More (up to 256) do not help: reading is the slower half.",
             valueName: "threads"))
     var jobs: Int = min(2, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 

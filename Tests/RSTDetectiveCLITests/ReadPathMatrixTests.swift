@@ -113,7 +113,7 @@ import Testing
     }
 
     /// The hand-overs between threads at every record size: batches of 1, 3 and 64 packets put boundaries
-    /// inside every handshake, blocks of 7 and 4099 bytes inside records and their headers, and the rings of
+    /// inside every handshake, blocks of 7 or 4099 bytes inside records and their headers, and the rings of
     /// batches and of blocks wrap many times.
     @Test(arguments: sizes)
     func batchAndBlockBoundariesChangeNothingAtAnySize(size: Int?) throws {
@@ -122,8 +122,11 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("capture.pcap")
         try capture.data.write(to: file)
+        // Blocks of 7 bytes put a boundary inside every header, but on jumbo frames and larger records that is
+        // millions of hand-overs; there blocks of 4099 bytes still cut every record several times.
+        let fewBytes = (size ?? .max) <= 1514 ? 7 : 4099
         for (readAhead, packetsPerBatch, blockBytes) in [
-            (false, 1, 7), (true, 1, 7), (true, 3, 4099), (true, 64, 1 << 18), (true, 4096, 7),
+            (false, 1, fewBytes), (true, 1, fewBytes), (true, 3, 4099), (true, 64, 1 << 18), (true, 4096, fewBytes),
         ] {
             var incidents: Set<String> = []
             let result = Analyzer.run(
