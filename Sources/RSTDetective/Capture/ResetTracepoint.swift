@@ -827,10 +827,16 @@ extension ResetTracepoint {
         openInstances.withLock { live in _ = live.remove(path) }
     }
 
-    /// Disables the event and removes the instance (`rmdir`); errors are ignored, as nothing can be done.
+    /// Disables the event and removes the instance (`rmdir`). The kernel refuses (`EBUSY`) while a file of
+    /// the instance is open anywhere, as it is for a moment in a child that another thread forks before the
+    /// child closes its copies of the descriptors; that is retried for up to a second. Other errors are
+    /// ignored, as nothing can be done.
     private static func removeInstance(_ path: String) {
         try? write("0", to: path + "/events/tcp/tcp_send_reset/enable")
-        _ = unsafe rmdir(path)
+        for _ in 0..<100 {
+            guard unsafe rmdir(path) != 0, errno == EBUSY else { return }
+            usleep(10_000)
+        }
     }
 
     /// The process id in an instance name this reader made (`rst-detective-<pid>` or `…-<pid>-<n>`), or nil.
