@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// Runs the built `rst-detective` binary as a user would.
@@ -28,28 +29,133 @@ enum Binary {
         var status: Int32
         var standardOutput: String
         var standardError: String
+        /// Whether a signal ended the process (then `status` is the signal's number).
+        var killedBySignal = false
     }
 
-    static func run(_ arguments: [String], standardInput: String? = nil, executable: String? = nil) throws -> Run {
-        let process = Process()
-        process.executableURL = executable.map { URL(fileURLWithPath: $0) } ?? url
-        process.arguments = arguments
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        if let standardInput {
-            process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: standardInput))
-        } else {
-            process.standardInput = FileHandle.nullDevice
+    /// Runs `executable` (the binary by default) with `arguments` and waits for it, reading its standard
+    /// output and standard error in full; standard input is `standardInput`'s file, or empty.
+    ///
+    /// The child is started with `posix_spawn` as Foundation's `Process` starts it (its own process group,
+    /// every other descriptor closed), but not by `Process.run()`, which on Linux reads past a buffer while
+    /// it lists /proc/self/fd and now and then crashes the test runner with SIGSEGV in a `memcpy`
+    /// (swift-corelibs-foundation pull request 5472, not in Swift 6.3.1): the suites start thousands of
+    /// children, and CI saw it.
+    ///
+    /// - Parameters:
+    ///   - workingDirectory: The child's current directory, or this process's.
+    ///   - environment: The child's environment, or this process's.
+    ///   - seconds: Kill the child (SIGKILL) if it still runs after this long, so that a hang fails the test
+    ///     as a crash would; nil waits for it however long it takes.
+    static func run(
+        _ arguments: [String], standardInput: String? = nil, executable: String? = nil,
+        workingDirectory: URL? = nil, environment: [String: String]? = nil, killAfter seconds: Double? = nil
+    ) throws -> Run {
+        let path = executable ?? url.path
+        let input = open(standardInput ?? "/dev/null", O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw SpawnFailure(path: standardInput ?? "/dev/null", errorNumber: errno) }
+        defer { close(input) }
+        // Every other child this process starts closes these (Foundation's `Process` closes all but its own).
+        var output: [Int32] = [-1, -1]
+        var error: [Int32] = [-1, -1]
+        guard pipe(&output) == 0 else { throw SpawnFailure(path: "pipe", errorNumber: errno) }
+        guard pipe(&error) == 0 else {
+            let failure = SpawnFailure(path: "pipe", errorNumber: errno)
+            close(output[0])
+            close(output[1])
+            throw failure
         }
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, input, 0)
+        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, error[1], 2)
+        _ = Spawn.addCloseFrom(&actions, 3)
+        if let workingDirectory { _ = Spawn.addChangeDirectory(&actions, workingDirectory.path) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let environment = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") }
+        let envp = environment + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in environment { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        close(output[1])
+        close(error[1])
+        guard spawned == 0 else {
+            close(output[0])
+            close(error[0])
+            throw SpawnFailure(path: path, errorNumber: spawned)
+        }
+        // Until the child is reaped below, its pid is its own: the watchdog kills nothing else.
+        let reaping = Mutex(false)
+        if let seconds {
+            let child = pid
+            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+                reaping.withLock { reaped in if !reaped { kill(child, SIGKILL) } }
+            }
+        }
+        // Standard error is read on its own thread, so that neither pipe can fill while the other is read.
+        nonisolated(unsafe) var errorData = Data()
+        let errorRead = DispatchSemaphore(value: 0)
+        let errorDescriptor = error[0]
+        DispatchQueue.global().async {
+            errorData = readToEnd(errorDescriptor)
+            errorRead.signal()
+        }
+        let outputData = readToEnd(output[0])
+        errorRead.wait()
+        reaping.withLock { $0 = true }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let signal = status & 0x7f
         return Run(
-            status: process.terminationStatus, standardOutput: String(decoding: outputData, as: UTF8.self),
-            standardError: String(decoding: errorData, as: UTF8.self))
+            status: signal == 0 ? status >> 8 & 0xff : signal,
+            standardOutput: String(decoding: outputData, as: UTF8.self),
+            standardError: String(decoding: errorData, as: UTF8.self), killedBySignal: signal != 0)
+    }
+
+    /// Why `run` could not start a child.
+    struct SpawnFailure: Error, CustomStringConvertible {
+        var path: String
+        var errorNumber: Int32
+        var description: String { "\(path): \(String(cString: strerror(errorNumber)))" }
+    }
+
+    /// Reads `descriptor` to its end, then closes it.
+    private static func readToEnd(_ descriptor: Int32) -> Data {
+        defer { close(descriptor) }
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count > 0 {
+                data.append(contentsOf: buffer[..<count])
+            } else if count == 0 || errno != EINTR {
+                return data
+            }
+        }
+    }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34) and `posix_spawn_file_actions_addchdir_np`
+    /// (2.29), which the Glibc module does not import.
+    private enum Spawn {
+        typealias Actions = UnsafeMutablePointer<posix_spawn_file_actions_t>
+        nonisolated(unsafe) static let addCloseFrom = function(
+            "posix_spawn_file_actions_addclosefrom_np", as: (@convention(c) (Actions, Int32) -> Int32).self)
+        nonisolated(unsafe) static let addChangeDirectory = function(
+            "posix_spawn_file_actions_addchdir_np", as: (@convention(c) (Actions, UnsafePointer<CChar>) -> Int32).self)
+
+        static func function<Function>(_ name: String, as type: Function.Type) -> Function {
+            guard let symbol = dlsym(nil, name) else { fatalError("glibc has no \(name)") }
+            return unsafeBitCast(symbol, to: type)
+        }
     }
 
     /// A child that exits early must fail the test that feeds it, not kill the test runner with SIGPIPE.

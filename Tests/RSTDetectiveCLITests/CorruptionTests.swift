@@ -34,23 +34,9 @@ import Testing
 
     /// Runs `analyze` on `path`, killing it after 20 s (a hang fails the test as a crash would).
     static func analyze(_ path: String) throws -> Outcome {
-        let process = Process()
-        process.executableURL = Binary.url
-        process.arguments = ["analyze", "-q", "--csv", "-", path]
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let watchdog = DispatchWorkItem { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 20, execute: watchdog)
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        watchdog.cancel()
+        let run = try Binary.run(["analyze", "-q", "--csv", "-", path], killAfter: 20)
         var incidents = Set<String>()
-        let rows = String(decoding: outputData, as: UTF8.self).split(whereSeparator: \.isNewline)
+        let rows = run.standardOutput.split(whereSeparator: \.isNewline)
         if let header = rows.first?.split(separator: ",").map(String.init) {
             let columns = ["client_ip", "client_port", "server_ip", "server_port", "rst_time"].compactMap {
                 header.firstIndex(of: $0)
@@ -61,9 +47,8 @@ import Testing
             }
         }
         return Outcome(
-            status: process.terminationStatus, crashed: process.terminationReason != .exit,
-            errorLines: String(decoding: errorData, as: UTF8.self).split(whereSeparator: \.isNewline).map(String.init),
-            incidents: incidents)
+            status: run.status, crashed: run.killedBySignal,
+            errorLines: run.standardError.split(whereSeparator: \.isNewline).map(String.init), incidents: incidents)
     }
 
     /// Where each record of a classic pcap starts (after the 24-byte file header) and ends, and its

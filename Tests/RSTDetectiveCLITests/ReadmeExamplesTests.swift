@@ -119,34 +119,12 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         try FileManager.default.createSymbolicLink(
             at: directory.appendingPathComponent("Tests"), withDestinationURL: root.appendingPathComponent("Tests"))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        process.currentDirectoryURL = directory
         var environment = ProcessInfo.processInfo.environment
         environment["PATH"] =
             Binary.url.deletingLastPathComponent().path + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
         environment["NO_COLOR"] = "1"
-        process.environment = environment
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Standard error is read on its own thread, so that neither pipe can fill while the other is read.
-        nonisolated(unsafe) var errorData = Data()
-        let errorRead = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            errorData = error.fileHandleForReading.readDataToEndOfFile()
-            errorRead.signal()
-        }
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        errorRead.wait()
-        process.waitUntilExit()
-        return Binary.Run(
-            status: process.terminationStatus, standardOutput: String(decoding: outputData, as: UTF8.self),
-            standardError: String(decoding: errorData, as: UTF8.self))
+        return try Binary.run(
+            ["-c", command], executable: "/bin/sh", workingDirectory: directory, environment: environment)
     }
 
     /// Runs the example and compares its output with the block, or with `RST_UPDATE_README=1` rewrites the block.
