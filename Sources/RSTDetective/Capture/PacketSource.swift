@@ -42,8 +42,6 @@ import Glibc
     private var currentLength = 0
     /// The compression the file was read through ("gzip", "zstd"), or nil, for the words of a read error.
     private let compression: String?
-    /// Whether the file is read through a decompressor.
-    var isCompressed: Bool { compression != nil }
     private let filter: String?
     /// Set once libpcap has refused a pcapng file's interfaces; it then reads the rest of the file.
     private var blockReader: PcapngReader?
