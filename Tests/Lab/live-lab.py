@@ -18,6 +18,8 @@ Tests/Captures accept-overflow) and runs there a server with two listeners, 10.7
 every 0.12 s and answers each request line with "OK". In rstd-live-cli it runs clients: sequential
 normal connections (replied to), and bursts of 30 concurrent connections (about half IPv6) spread over
 0.3 s, each with the handshake ACK deferred 30-120 ms (TCP_QUICKACK=0, the ACK rides on the request).
+Each attempt binds a client port drawn once per run (seeded, shuffled, 20000-59999), so no 4-tuple
+repeats in a run: the kernel's own choice may hand a reset connection's port out again.
 An ACK that finds its accept queue full is answered by the server kernel with a RST (seq = the ACK's
 ack number, ACK flag clear, reason INVALID_SYN): an incident, which the client sees as connect()
 succeeding and then ECONNRESET. A SYN that finds a queue full is dropped and retransmitted after 1 s.
@@ -275,7 +277,13 @@ def cmd_client(a):
     client.LOG = JsonLog(a.log)
     rng = random.Random(a.seed)
     deadline = mono() + a.max_seconds
-    kw = dict(connect_timeout=a.connect_timeout, read_timeout=a.read_timeout)
+    # Every attempt takes the next port of one shuffled list: no 4-tuple repeats in the run.
+    order, taken = rng.sample(range(20000, 60000), 40000), threading.Lock()
+
+    def next_port():
+        with taken:
+            return order.pop()
+    kw = dict(connect_timeout=a.connect_timeout, read_timeout=a.read_timeout, ports=next_port)
 
     def normals(tag, ips):
         for ip, delay in ips:

@@ -64,12 +64,15 @@ class Ctl:
             raise RuntimeError("control command %r failed: %r" % (line, reply))
 
 
-def attempt(server_ip, port, kind, *, trick=None, bind_port=None, before_send=None, after=None,
-            abort=None, write_after_eof=False, connect_timeout=3.0, read_timeout=3.0, rec_extra=None, tos=0):
+def attempt(server_ip, port, kind, *, trick=None, bind_port=None, ports=None, before_send=None,
+            after=None, abort=None, write_after_eof=False, connect_timeout=3.0, read_timeout=3.0, rec_extra=None, tos=0):
     """One connection attempt; logs and returns its record.
 
     trick: seconds to wait after connect() with the handshake ACK deferred (TCP_QUICKACK=0).
     abort: None, "after_connect" or "after_response" (SO_LINGER 0 close by the client).
+    ports: a callable that gives the next local port to try; the socket binds to the first one
+    no socket holds (TIME_WAIT included, as there is no SO_REUSEADDR), so a caller that hands
+    out each port once never repeats a 4-tuple, which the kernel's own choice can do.
     before_send(rec) runs just before the request is sent, after(rec) just before the
     record is logged; both may add fields to the record.
     tos: IP_TOS / IPV6_TCLASS of the client socket (every segment it sends carries it).
@@ -92,6 +95,14 @@ def attempt(server_ip, port, kind, *, trick=None, bind_port=None, before_send=No
         if bind_port:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((rec["client_ip"], bind_port))
+        elif ports:
+            while True:
+                try:
+                    s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", ports()))
+                    break
+                except OSError as e:
+                    if e.errno != errno.EADDRINUSE:
+                        raise
         if trick is not None:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
         # Non-blocking connect so the local port is known even when connect() fails.
