@@ -141,10 +141,14 @@ private final class MetricsState {
         var joined = false
         var resets = 0
         var matched = 0
-        if case .joined(let joinedResets, let joinedMatched)? = live?.kernelReasons {
+        var eventsRead = 0
+        var eventsLost = 0
+        if case .joined(let joinedResets, let joinedMatched, let read, let lost, _)? = live?.kernelReasons {
             joined = true
             resets = joinedResets
             matched = joinedMatched
+            eventsRead = read
+            eventsLost = lost
         }
         gauge(
             "kernel_reason_joined",
@@ -156,5 +160,11 @@ private final class MetricsState {
         count(
             counter("kernel_reason_matched", "Server RSTs that a tcp:tcp_send_reset event gave a kernel_reason."),
             matched)
+        count(counter("kernel_reason_events_read", "tcp:tcp_send_reset events read from the kernel."), eventsRead)
+        count(
+            counter(
+                "kernel_reason_events_lost", "tcp:tcp_send_reset events the kernel dropped because its buffer was full."
+            ),
+            eventsLost)
     }
 }

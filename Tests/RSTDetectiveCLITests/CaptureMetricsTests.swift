@@ -104,6 +104,8 @@ let captureMetricFamilies: [String: String] = [
     "rst_detective_kernel_reason_joined": "gauge",
     "rst_detective_kernel_reason_resets_total": "counter",
     "rst_detective_kernel_reason_matched_total": "counter",
+    "rst_detective_kernel_reason_events_read_total": "counter",
+    "rst_detective_kernel_reason_events_lost_total": "counter",
 ]
 
 /// The families labelled by server port, which appear with the first completed handshake.
@@ -125,7 +127,7 @@ let serverPortMetricFamilies: [String: String] = [
         result.live = LiveCounters(
             interface: "srv0", elapsedSeconds: elapsed, openHandshakes: open,
             statistics: LiveSource.Statistics(received: received, droppedByKernel: dropped, droppedByInterface: 1),
-            kernelReasons: .joined(resets: 35, matched: 30))
+            kernelReasons: .joined(resets: 35, matched: 30, eventsRead: 41, eventsLost: 2, eventsEvicted: 1))
         return result
     }
 
@@ -211,6 +213,8 @@ let serverPortMetricFamilies: [String: String] = [
         #expect(text.value("rst_detective_kernel_reason_joined") == 1)
         #expect(text.value("rst_detective_kernel_reason_resets_total") == 35)
         #expect(text.value("rst_detective_kernel_reason_matched_total") == 30)
+        #expect(text.value("rst_detective_kernel_reason_events_read_total") == 41)
+        #expect(text.value("rst_detective_kernel_reason_events_lost_total") == 2)
     }
 
     @Test func countersNeverGoBackAndGaugesFollow() throws {

@@ -131,8 +131,10 @@ public struct LiveCounters: Sendable {
 
 /// How the RSTs of a live capture were joined to the kernel's `tcp:tcp_send_reset` events.
 public enum KernelReasons: Sendable, Equatable {
-    /// Joined: the RSTs of incidents and near misses looked up, and those an event matched.
-    case joined(resets: Int, matched: Int)
+    /// Joined: the RSTs of incidents and near misses looked up, and those an event matched; the events read
+    /// from the kernel, those it lost (its buffer was full), and those pushed out of the reader's ring before
+    /// any RST was joined to them, which tell why a RST found no event.
+    case joined(resets: Int, matched: Int, eventsRead: Int, eventsLost: Int, eventsEvicted: Int)
     /// Not joined, and why: the `kernel_reason` column stays empty.
     case unavailable(String)
 }

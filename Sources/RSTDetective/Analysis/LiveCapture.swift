@@ -47,6 +47,7 @@ public enum LiveCapture {
         let start = monotonicNanos()
         let deadline = limits.seconds.map { start + Int64($0 * 1e9) }
         var nextTick = start + 1_000_000_000
+        var nextDrain = start + ResetTracepoint.drainIntervalNanos
         func result(interrupted: Bool) -> AnalysisResult {
             AnalysisResult(
                 options: options, report: pipeline.report, packets: pipeline.counts,
@@ -61,8 +62,11 @@ public enum LiveCapture {
             if let limit = limits.packets, pipeline.counts.packets >= limit { break }
             let now = monotonicNanos()
             if let deadline, now >= deadline { break }
+            if now >= nextDrain, let tracepoint = join.tracepoint {
+                tracepoint.drain()
+                nextDrain = now + ResetTracepoint.drainIntervalNanos
+            }
             if now >= nextTick {
-                join.tracepoint?.drain()
                 pipeline.advance(to: realtimeNanos())
                 source.flushSaved()
                 onTick(result(interrupted: false))
@@ -136,7 +140,10 @@ private final class KernelReasonJoin {
     }
 
     var status: KernelReasons {
-        tracepoint == nil ? .unavailable(unavailable) : .joined(resets: resets, matched: matched)
+        guard let counters = tracepoint?.counters else { return .unavailable(unavailable) }
+        return .joined(
+            resets: resets, matched: matched, eventsRead: counters.eventsRead, eventsLost: counters.eventsLostByKernel,
+            eventsEvicted: counters.eventsEvicted)
     }
 }
 

@@ -11,8 +11,8 @@ import Synchronization
 ///
 /// The reason field appeared in Linux 6.10, and its numbers shift between releases (6.18 inserts
 /// `TCP_DISCONNECT_WITH_DATA` = 16), so the names are read from the event's format file, never built in.
-/// Events are read from the text `trace_pipe` without blocking and kept in a fixed ring of the last
-/// `capacity` events; parsing a line neither allocates nor traps, whatever its bytes.
+/// Events are read from the text `trace_pipe` without blocking, every 50 ms, and the last `capacity` are
+/// kept in fixed rings by server port; parsing a line neither allocates nor traps, whatever its bytes.
 ///
 /// Meant for the one thread that runs the capture; it is not `Sendable`.
 package final class ResetTracepoint {
@@ -153,20 +153,28 @@ package final class ResetTracepoint {
     /// How many bytes at the start of `readBytes` are an unfinished line.
     private var pendingBytes = 0
 
-    /// Events kept when `open()` is given no capacity: a few seconds of a busy server's resets.
-    package static let defaultCapacity = 4096
+    /// Events kept when `open()` is given no capacity (about 1 MiB), in 64 rings of 256 by server port.
+    package static let defaultCapacity = 16_384
     /// How far apart an event and a packet may be to be joined (the event precedes the packet by
     /// microseconds; clock steps and capture buffering need the slack).
     package static let matchWindowNanos: Int64 = 1_000_000_000
     /// The name of every instance this reader makes starts with this.
     package static let instancePrefix = "rst-detective-"
-    /// Per-CPU ring size for the instance, in KiB (tracefs's default is about 1.4 MiB per CPU); a drain on
-    /// each capture loop turn keeps well within it.
-    static let bufferSizeKiB = 256
-    /// The size of `readBytes`: several hundred event lines (about 200 bytes each) per `read(2)`.
-    private static let readChunkBytes = 65_536
-    /// At most this many reads per `drain()`, so a storm of resets cannot hold up the capture.
-    private static let maxReadsPerDrain = 64
+    /// How often the capture loop drains the pipe, whether packets come or not, so that a flood of resets to
+    /// closed ports (a scan) does not fill the kernel's ring between drains: the events it then overwrites
+    /// are lost to the join.
+    package static let drainIntervalNanos: Int64 = 50_000_000
+    /// Per-CPU ring size for the instance, in KiB: about 11,000 events of 96 bytes, so that one CPU's flood
+    /// of 10,000 resets a second is lost only if the reader stalls for a second (tracefs's own default is
+    /// 1.4 MiB; a smaller ring only saves kernel memory).
+    static let bufferSizeKiB = 1024
+    /// The size of `readBytes`: `trace_pipe` gives at most its own buffer's worth of whole lines per
+    /// `read(2)` (8 KiB on Linux 6.18, about 40 events), whatever the size asked, so a short read does not
+    /// mean the pipe is empty.
+    private static let readChunkBytes = 16_384
+    /// At most this many reads per `drain()` (about 20,000 events), so a storm of resets cannot hold up the
+    /// capture for long; the rest waits in the kernel's ring for the next drain.
+    private static let maxReadsPerDrain = 512
 
     private init(
         table: ReasonTable, instancePath: String, descriptor: Int32, capacity: Int, clockOffsetNanos: Int64
@@ -239,8 +247,8 @@ package final class ResetTracepoint {
         #endif
     }
 
-    /// Reads whatever the pipe holds (`read(2)` on the non-blocking `trace_pipe`; never blocks) and keeps
-    /// the events, dropping the oldest when the ring is full.
+    /// Reads what the pipe holds (`read(2)` on the non-blocking `trace_pipe` until `EAGAIN`, at most
+    /// `maxReadsPerDrain` times; never blocks) and keeps the events, dropping the oldest when the ring is full.
     ///
     /// The clock offset is measured again first, so that a step of the realtime clock affects only events
     /// read since the last drain.
@@ -258,7 +266,6 @@ package final class ResetTracepoint {
             }
             guard count > 0 else { return }  // EAGAIN: nothing more for now; 0 or an error: nothing to read.
             consumeLines(upTo: offset + count)
-            if count < space { return }
         }
     }
 
@@ -682,23 +689,35 @@ extension ResetTracepoint {
 // MARK: - Matching
 
 extension ResetTracepoint {
-    /// A fixed ring of the last events, allocated once, in which each event can be joined to one RST.
+    /// Fixed rings of the last events, allocated once, in which each event can be joined to one RST.
+    ///
+    /// The slots are split into rings by the event's server port (`bucketSlots` each, or one ring when the
+    /// capacity is smaller), so that a flood of resets from one port, such as clients retrying a closed
+    /// one, pushes out only events of the ports that share its ring, not the rare event of an incident.
     struct EventBuffer {
         /// Each slot's source port, or `empty`: scanned first, as 4 bytes a slot, before any event is read.
         private var ports: [UInt32]
         private var slots: [Event]
-        private var next = 0
+        /// Each ring's next slot to write, as an offset in the ring.
+        private var next: [Int]
+        /// Slots per ring.
+        private let ringSize: Int
         private static let empty = UInt32.max
+        /// Slots per ring when the capacity allows several rings.
+        static let bucketSlots = 256
 
-        /// A ring of `capacity` slots, allocated here once.
+        /// `capacity` slots (at least 1), in rings of `bucketSlots`, allocated here once.
         init(capacity: Int) {
             let count = max(1, capacity)
-            ports = [UInt32](repeating: Self.empty, count: count)
+            let rings = max(1, count / Self.bucketSlots)
+            ringSize = rings == 1 ? count : Self.bucketSlots
+            next = [Int](repeating: 0, count: rings)
+            ports = [UInt32](repeating: Self.empty, count: rings * ringSize)
             slots = [Event](
                 repeating: Event(
                     timeNanos: 0, source: IPAddress(high: 0, low: 0), sourcePort: 0,
                     destination: IPAddress(high: 0, low: 0), destinationPort: 0, isListener: false, reason: 0),
-                count: count)
+                count: rings * ringSize)
         }
 
         /// Events buffered and not yet consumed.
@@ -706,26 +725,38 @@ extension ResetTracepoint {
         /// - Complexity: O(capacity).
         var count: Int { ports.reduce(0) { $0 + ($1 == Self.empty ? 0 : 1) } }
 
-        /// Keeps `event`, replacing the oldest one; returns whether an unconsumed event was pushed out.
+        /// The first slot of the ring that keeps the events of server port `port` (Fibonacci hashing).
+        func ringStart(_ port: UInt16) -> Int {
+            let rings = next.count
+            guard rings > 1 else { return 0 }
+            return Int((UInt32(port) &* 0x9E37_79B9) >> 16) % rings * ringSize
+        }
+
+        /// Keeps `event`, replacing the oldest one of its port's ring; returns whether an unconsumed event was
+        /// pushed out.
         mutating func append(_ event: Event) -> Bool {
-            let evicted = ports[next] != Self.empty
-            ports[next] = UInt32(event.sourcePort)
-            slots[next] = event
-            next = (next + 1) % slots.count
+            let start = ringStart(event.sourcePort)
+            let ring = start / ringSize
+            let slot = start + next[ring]
+            let evicted = ports[slot] != Self.empty
+            ports[slot] = UInt32(event.sourcePort)
+            slots[slot] = event
+            next[ring] = (next[ring] + 1) % ringSize
             return evicted
         }
 
         /// Removes and returns the event nearest in time (within `windowNanos`) to a RST from
         /// `server`:`serverPort` to `client`:`clientPort` at `timeNanos`; see `ResetTracepoint.reason`.
         ///
-        /// - Complexity: O(capacity), reading 4 bytes per slot whose port differs.
+        /// - Complexity: O(`bucketSlots`), reading 4 bytes per slot whose port differs.
         mutating func take(
             server: IPAddress, serverPort: UInt16, client: IPAddress, clientPort: UInt16, timeNanos: Int64,
             windowNanos: Int64
         ) -> Event? {
             var best: (slot: Int, distance: Int64)?
             let port = UInt32(serverPort)
-            for slot in ports.indices where ports[slot] == port {
+            let start = ringStart(serverPort)
+            for slot in start..<(start + ringSize) where ports[slot] == port {
                 let event = slots[slot]
                 let matchesSocket: Bool
                 if event.hasFourTuple {

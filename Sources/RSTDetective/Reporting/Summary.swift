@@ -37,7 +37,7 @@ public enum Summary {
                 ("handshakes_open", String(live.openHandshakes)),
             ]
             switch live.kernelReasons {
-            case .joined(let resets, let matched):
+            case .joined(let resets, let matched, _, _, _):
                 rows += [("kernel_reasons_joined", "1"), ("kernel_reasons_matched", "\(matched) of \(resets)")]
             case .unavailable(let why):
                 rows += [("kernel_reasons_joined", "0"), ("kernel_reasons_matched", why)]

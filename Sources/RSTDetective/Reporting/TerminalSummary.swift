@@ -79,9 +79,10 @@ public struct TerminalSummary {
             "captured on \(live.interface) for \(Summary.fixed(live.elapsedSeconds, digits: 1)) s: \(drops); "
                 + "\(live.openHandshakes) handshake(s) still open at the end")
         switch live.kernelReasons {
-        case .joined(let resets, let matched):
+        case .joined(let resets, let matched, let read, let lost, let evicted):
             lines.append(
-                "kernel_reason: \(matched) of \(resets) server RSTs joined to the kernel's tcp:tcp_send_reset events")
+                "kernel_reason: \(matched) of \(resets) server RSTs joined to the kernel's tcp:tcp_send_reset events "
+                    + "(\(read) read, \(lost) lost by the kernel, \(evicted) pushed out unjoined)")
         case .unavailable(let why):
             lines.append(why)
         }
