@@ -18,6 +18,8 @@ Tests/Captures accept-overflow) and runs there a server with two listeners, 10.7
 every 0.12 s and answers each request line with "OK". In rstd-live-cli it runs clients: sequential
 normal connections (replied to), and bursts of 30 concurrent connections (about half IPv6) spread over
 0.3 s, each with the handshake ACK deferred 30-120 ms (TCP_QUICKACK=0, the ACK rides on the request).
+traffic --flood RATE also connects, all the while, to 127.0.0.1:9 in rstd-live-cli, where nothing listens,
+RATE times a second: a flood of RSTs on another port (and namespace) beside the incidents.
 Each attempt binds a client port drawn once per run (seeded, shuffled, 20000-59999), so no 4-tuple
 repeats in a run: the kernel's own choice may hand a reset connection's port out again.
 An ACK that finds its accept queue full is answered by the server kernel with a RST (seq = the ACK's
@@ -57,6 +59,7 @@ SRV4, CLI4 = "10.78.0.2", "10.78.0.1"
 SRV6, CLI6 = "fd78::2", "fd78::1"
 PORT = 8080
 PROBE_PORT = 9  # closed in rstd-live-srv: a connect is refused, which proves the link both ways
+FLOOD_PORT = 9  # closed on rstd-live-cli's loopback: the target of traffic --flood
 SERVER_SYSCTLS = {"net.ipv4.tcp_abort_on_overflow": 1, "net.ipv4.tcp_syncookies": 0,
                   "net.ipv4.tcp_migrate_req": 0}
 SELF = os.path.abspath(__file__)
@@ -310,6 +313,10 @@ def cmd_client(a):
             t.join(max(0.0, limit - mono()))
         return not any(t.is_alive() for t in ts)
 
+    flood = None
+    if a.flood:
+        flood = threading.Thread(target=reset_flood, args=(a.flood, deadline), daemon=True)
+        flood.start()
     # Quiet queues: plain and deferred-ACK connections that get their reply.
     normals("normal", [(SRV4, None), (SRV6, None), (SRV4, 0.05), (SRV6, 0.05)])
     for n in range(a.bursts):
@@ -320,8 +327,34 @@ def cmd_client(a):
             return 1
         # Right after a burst the queues are still draining: these wait their turn and get replies.
         normals("after_burst%d" % n, [(SRV4, None), (SRV6, 0.03)])
+    if flood:
+        FLOOD_STOP.set()
+        flood.join(2.0)
     client.LOG.close()
     return 0
+
+
+FLOOD_STOP = threading.Event()
+
+
+def reset_flood(rate, deadline):
+    """Connections to 127.0.0.1:9 in this namespace, where nothing listens, at `rate` a second until the
+    clients are done: each SYN is answered with a RST, a flood of tcp_send_reset events on another port
+    (as clients retrying a closed port make) beside the incidents. Logs how many were refused."""
+    refused, start = 0, mono()
+    while not FLOOD_STOP.is_set() and mono() < deadline:
+        s = socket.socket()
+        try:
+            s.connect(("127.0.0.1", FLOOD_PORT))
+        except ConnectionRefusedError:
+            refused += 1
+        except OSError:
+            pass
+        s.close()
+        ahead = start + refused / rate - mono()
+        if ahead > 0:
+            time.sleep(ahead)
+    client.LOG.write(ev="flood", port=FLOOD_PORT, refused=refused, seconds=round(mono() - start, 3))
 
 
 # ---------------------------------------------------------------- traffic (host namespace)
@@ -381,7 +414,8 @@ def cmd_traffic(a):
         wait_line(server, b"READY", 10)
         client = subprocess.Popen(
             in_ns(NS_CLI, sys.executable, SELF, "_client", "--log", client_log, "--seed", str(seed),
-                  "--bursts", str(a.bursts), "--burst-size", str(a.burst_size), "--max-seconds", "12"),
+                  "--bursts", str(a.bursts), "--burst-size", str(a.burst_size), "--max-seconds", "12",
+                  "--flood", str(a.flood)),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             preexec_fn=die_with_parent)
         try:
@@ -408,10 +442,14 @@ def cmd_traffic(a):
         counts[c["result"]] = counts.get(c["result"], 0) + 1
     v6 = sum(1 for c in conns if ":" in c["server_ip"])
     v6_resets = sum(1 for c in conns if ":" in c["server_ip"] and c["result"] == "reset_after_connect")
-    print("live-lab: traffic: %d attempts (%d IPv6) in %.1f s, seed %d: %s; IPv6 reset_after_connect %d" % (
+    floods = [r for r in read_jsonl(client_log) if r.get("ev") == "flood"]
+    print("live-lab: traffic: %d attempts (%d IPv6) in %.1f s, seed %d: %s; IPv6 reset_after_connect %d%s" % (
         len(conns), v6, mono() - t_begin, seed,
-        ", ".join("%s %d" % kv for kv in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))), v6_resets),
+        ", ".join("%s %d" % kv for kv in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))), v6_resets,
+        "".join("; flood: %d resets from port %d in %.1f s" % (f["refused"], f["port"], f["seconds"]) for f in floods)),
         flush=True)
+    if a.flood and not any(f["refused"] for f in floods):
+        raise LabError("the flood of resets did not happen")
     # An attempt that failed before the kernel gave it a port (client_port 0) put nothing on the wire to
     # match; any other 4-tuple must be unique, or the client's log could not be matched with a capture.
     keys = [(c["client_ip"], c["client_port"], c["server_ip"], c["server_port"]) for c in conns if c["client_port"]]
@@ -442,6 +480,7 @@ def main():
     t.add_argument("--backlog", type=int, default=3, choices=range(1, 17))
     t.add_argument("--accept-interval", type=float, default=0.12)
     t.add_argument("--min-resets", type=int, default=1)
+    t.add_argument("--flood", type=int, default=0, choices=range(0, 20001), metavar="RATE")
     # Internal roles, run inside the namespaces.
     sub.add_parser("_probe")
     s = sub.add_parser("_server")
@@ -461,6 +500,7 @@ def main():
     c.add_argument("--connect-timeout", type=float, default=2.5)
     c.add_argument("--read-timeout", type=float, default=3.0)
     c.add_argument("--max-seconds", type=float, default=12)
+    c.add_argument("--flood", type=int, default=0)
     a = p.parse_args()
     if a.command == "traffic":
         # SIGTERM/SIGINT unwind through the finally blocks, which kill the server and clients.
