@@ -48,31 +48,21 @@ import Testing
     }
 
     /// Starts `rst-detective capture -i srv0 ARGUMENTS tcp port 8080` in the lab's server namespace, standard
-    /// error to `errors`, killed after 90 s if it is still running, and waits for its start line.
+    /// error to a new file `errors`, killed after 90 s if it is still running, and waits for its start line
+    /// (`Binary.startCapture`).
     ///
     /// - Parameter networkNamespaceOnly: Enter only the network namespace (`nsenter --net`), keeping this
     ///   /sys: `ip netns exec` mounts one without tracefs, so the tracepoint join needs this.
     static func startCapture(_ arguments: [String], errors: String, networkNamespaceOnly: Bool = false) throws
         -> Process
     {
-        let capture = Process()
         let command = [Binary.url.path, "capture", "-i", "srv0"] + arguments + ["tcp", "port", "8080"]
-        if networkNamespaceOnly {
-            capture.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-            capture.arguments = ["--net=/run/netns/rstd-live-srv"] + command
-        } else {
-            capture.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-            capture.arguments = ["netns", "exec", "rstd-live-srv"] + command
-        }
-        capture.standardOutput = FileHandle.nullDevice
-        capture.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
-        try capture.run()
-        let pid = capture.processIdentifier
-        DispatchQueue.global().asyncAfter(deadline: .now() + 90) { kill(pid, SIGKILL) }
-        try #require(
-            waitFor("listening on srv0", in: errors, seconds: 10),
-            "no start line: \(String(describing: try? String(contentsOfFile: errors, encoding: .utf8)))")
-        return capture
+        return try networkNamespaceOnly
+            ? Binary.startCapture(
+                ["--net=/run/netns/rstd-live-srv"] + command, executable: "/usr/bin/nsenter", interface: "srv0",
+                errors: errors, killAfter: 90)
+            : Binary.startCapture(
+                ["netns", "exec", "rstd-live-srv"] + command, interface: "srv0", errors: errors, killAfter: 90)
     }
 
     /// Waits until `path` contains `text`, for at most `seconds`.
@@ -100,7 +90,6 @@ import Testing
         // -Z nobody writes the reports as nobody, so the directory must let it.
         _ = chmod(directory.path, 0o777)
         let errors = directory.appendingPathComponent("capture.err").path
-        _ = FileManager.default.createFile(atPath: errors, contents: nil)
         let live = directory.appendingPathComponent("live.csv").path
         let saved = directory.appendingPathComponent("live.pcap").path
         let reports = directory.appendingPathComponent("reports").path
@@ -113,7 +102,6 @@ import Testing
         let pid = capture.processIdentifier
         // A second capture keeps root, so it can join each RST to the kernel's tcp:tcp_send_reset event.
         let joinedErrors = directory.appendingPathComponent("joined.err").path
-        _ = FileManager.default.createFile(atPath: joinedErrors, contents: nil)
         let joined = directory.appendingPathComponent("joined.csv").path
         let joining = try Self.startCapture(["--csv", joined], errors: joinedErrors, networkNamespaceOnly: true)
         let joiningPid = joining.processIdentifier

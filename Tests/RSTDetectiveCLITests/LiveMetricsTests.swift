@@ -88,7 +88,6 @@ extension LiveCaptureTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         _ = chmod(directory.path, 0o777)
         let errors = directory.appendingPathComponent("capture.err").path
-        _ = FileManager.default.createFile(atPath: errors, contents: nil)
         let reports = directory.appendingPathComponent("reports").path
         let prom = directory.appendingPathComponent("rst-detective.prom").path
         let capture = try Self.startCapture(

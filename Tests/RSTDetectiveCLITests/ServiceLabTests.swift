@@ -157,7 +157,6 @@ extension LiveCaptureTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         _ = chmod(directory.path, 0o777)
         let errors = directory.appendingPathComponent("capture.err").path
-        _ = FileManager.default.createFile(atPath: errors, contents: nil)
         let capture = try Self.startCapture(
             [
                 "-Z", "nobody", "--report-dir", directory.appendingPathComponent("reports").path,
