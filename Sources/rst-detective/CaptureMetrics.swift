@@ -138,33 +138,25 @@ private final class MetricsState {
         gauge("handshakes_open", "Handshakes being tracked now, their outcome not yet known.")
             .set(to: Double(live?.openHandshakes ?? 0))
         gauge("capture_seconds", "Seconds since the capture started.").set(to: live?.elapsedSeconds ?? 0)
-        var joined = false
-        var resets = 0
-        var matched = 0
-        var eventsRead = 0
-        var eventsLost = 0
-        if case .joined(let joinedResets, let joinedMatched, let read, let lost, _)? = live?.kernelReasons {
-            joined = true
-            resets = joinedResets
-            matched = joinedMatched
-            eventsRead = read
-            eventsLost = lost
+        var join: (resets: Int, matched: Int, read: Int, lost: Int)?
+        if case .joined(let resets, let matched, let read, let lost, _)? = live?.kernelReasons {
+            join = (resets, matched, read, lost)
         }
         gauge(
             "kernel_reason_joined",
             "1 when server RSTs are joined to the kernel's tcp:tcp_send_reset events (kernel_reason), else 0."
-        ).set(to: joined ? 1 : 0)
+        ).set(to: join == nil ? 0 : 1)
         count(
             counter("kernel_reason_resets", "Server RSTs of incidents and near misses looked up for kernel_reason."),
-            resets)
+            join?.resets ?? 0)
         count(
             counter("kernel_reason_matched", "Server RSTs that a tcp:tcp_send_reset event gave a kernel_reason."),
-            matched)
-        count(counter("kernel_reason_events_read", "tcp:tcp_send_reset events read from the kernel."), eventsRead)
+            join?.matched ?? 0)
+        count(counter("kernel_reason_events_read", "tcp:tcp_send_reset events read from the kernel."), join?.read ?? 0)
         count(
             counter(
                 "kernel_reason_events_lost", "tcp:tcp_send_reset events the kernel dropped because its buffer was full."
             ),
-            eventsLost)
+            join?.lost ?? 0)
     }
 }

@@ -248,7 +248,8 @@ package final class ResetTracepoint {
     }
 
     /// Reads what the pipe holds (`read(2)` on the non-blocking `trace_pipe` until `EAGAIN`, at most
-    /// `maxReadsPerDrain` times; never blocks) and keeps the events, dropping the oldest when the ring is full.
+    /// `maxReadsPerDrain` times; never blocks) and keeps the events, each replacing the oldest of its port's ring
+    /// once that ring is full.
     ///
     /// The clock offset is measured again first, so that a step of the realtime clock affects only events
     /// read since the last drain.
