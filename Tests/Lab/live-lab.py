@@ -313,9 +313,9 @@ def cmd_client(a):
             t.join(max(0.0, limit - mono()))
         return not any(t.is_alive() for t in ts)
 
-    flood = None
+    flood, flood_stop = None, threading.Event()
     if a.flood:
-        flood = threading.Thread(target=reset_flood, args=(a.flood, deadline), daemon=True)
+        flood = threading.Thread(target=reset_flood, args=(a.flood, deadline, flood_stop), daemon=True)
         flood.start()
     # Quiet queues: plain and deferred-ACK connections that get their reply.
     normals("normal", [(SRV4, None), (SRV6, None), (SRV4, 0.05), (SRV6, 0.05)])
@@ -328,21 +328,18 @@ def cmd_client(a):
         # Right after a burst the queues are still draining: these wait their turn and get replies.
         normals("after_burst%d" % n, [(SRV4, None), (SRV6, 0.03)])
     if flood:
-        FLOOD_STOP.set()
+        flood_stop.set()
         flood.join(2.0)
     client.LOG.close()
     return 0
 
 
-FLOOD_STOP = threading.Event()
-
-
-def reset_flood(rate, deadline):
+def reset_flood(rate, deadline, stop):
     """Connections to 127.0.0.1:9 in this namespace, where nothing listens, at `rate` a second until the
-    clients are done: each SYN is answered with a RST, a flood of tcp_send_reset events on another port
+    clients are done (`stop` set): each SYN is answered with a RST, a flood of tcp_send_reset events on another port
     (as clients retrying a closed port make) beside the incidents. Logs how many were refused."""
     refused, start = 0, mono()
-    while not FLOOD_STOP.is_set() and mono() < deadline:
+    while not stop.is_set() and mono() < deadline:
         s = socket.socket()
         try:
             s.connect(("127.0.0.1", FLOOD_PORT))
